@@ -1,0 +1,81 @@
+"""The ``hadir`` command: a thin dispatcher over each package's commands.
+
+Each package owns its commands in a ``<package>/commands.py`` module that
+defines ``COMMANDS: dict[str, Command]``. Command modules are imported by name
+only when ``hadir`` runs, and must keep their own top-level imports light
+(numpy, dlib, Qt and SQLAlchemy are imported inside ``run``), so ``hadir
+--help`` is instant and ``hadir server`` never loads Qt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from hadir.command import Command, CommandError
+
+# Packages that contribute commands, in the order they are listed in --help.
+COMMAND_MODULES = (
+    "recognition.commands",
+    "attendance.commands",
+    "sync.commands",
+    "server.commands",
+    "kiosk.commands",
+)
+
+
+def _collect() -> dict[str, Command]:
+    commands: dict[str, Command] = {}
+    for module_name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name:
+                continue  # that package has no commands yet
+            raise
+        for name, command in getattr(module, "COMMANDS", {}).items():
+            if name in commands:
+                raise RuntimeError(f"command {name!r} defined twice ({module_name})")
+            commands[name] = command
+    return commands
+
+
+def build_parser(commands: dict[str, Command]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hadir",
+        description="Hadir: face and fingerprint attendance kiosk for ASN.",
+    )
+    parser.add_argument(
+        "--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR")
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, command in commands.items():
+        p = sub.add_parser(name, help=command.help, description=command.help)
+        command.add_arguments(p)
+        p.set_defaults(_run=command.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    commands = _collect()
+    parser = build_parser(commands)
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=getattr(logging, args.log_level),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return int(args._run(args) or 0)
+    except CommandError as exc:
+        print(f"hadir {args.command}: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
