@@ -151,6 +151,8 @@ class ServerSection:
     max_batch: int = setting(1000, min=1, max=100000)
     max_body_bytes: int = setting(4_000_000, min=1024, max=1_000_000_000)
     adms_serials: list[str] = setting([])
+    max_future_seconds: int = setting(3600, min=0, max=31_536_000)
+    max_age_days: int = setting(400, min=1, max=36500)
 
 
 @dataclass(frozen=True)
