@@ -17,11 +17,12 @@ Limits, and why:
   refused with a message asking for a smaller copy. Checked before decoding
   for JPEG, PNG, BMP and PNM; other formats are checked right after decoding.
 * ``DEFAULT_MAX_SIDE`` (4096 px): a loaded image whose longest side is
-  larger is downscaled. JPEGs are decoded directly at 1/2, 1/4 or 1/8 scale
-  (libjpeg's DCT scaling, cheap in time and memory), then resized with area
-  averaging to fit; so the 8000x6000 photo comes back as 4000x3000 and costs
-  36 MB, not 144 MB. Faces in such photos are far larger than any detector
-  or the embedding needs. Pass ``max_side=None`` to keep the full size.
+  larger is downscaled with area averaging, so the 8000x6000 photo comes
+  back as 4096x3072 (faces in such photos are far larger than any detector
+  or the embedding needs). A JPEG at least twice as large as the target is
+  first decoded at 1/2, 1/4 or 1/8 scale (libjpeg's DCT scaling: cheap in
+  time and memory), never below the target. Pass ``max_side=None`` to keep
+  the full size.
 
 Alpha is composited over white (ID photos have plain backgrounds); 3-channel
 arrays from OpenCV are BGR and are converted to RGB. Nothing is ever pickled.
