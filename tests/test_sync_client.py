@@ -55,8 +55,11 @@ def fake() -> Iterator[tuple[Scripted, str]]:
             self.end_headers()
             self.wfile.write(body)
 
-        do_GET = _answer
-        do_POST = _answer
+        def do_GET(self) -> None:
+            self._answer()
+
+        def do_POST(self) -> None:
+            self._answer()
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     t = threading.Thread(target=server.serve_forever, daemon=True)
@@ -163,9 +166,8 @@ def test_statuses_map_to_error_kinds(fake: tuple[Scripted, str]) -> None:
 def test_network_errors_and_timeouts_are_transient(fake: tuple[Scripted, str]) -> None:
     script, url = fake
     port = int(url.rsplit(":", 1)[1])
-    with FaultProxy(port, lambda _line: Fault.DROP_BEFORE) as proxy:
-        with pytest.raises(TransientError):
-            NativeClient(proxy.url, timeout=2, token="t" * 32).push_punches(records(1))
+    with FaultProxy(port, lambda _line: Fault.DROP_BEFORE) as proxy, pytest.raises(TransientError):
+        NativeClient(proxy.url, timeout=2, token="t" * 32).push_punches(records(1))
     with FaultProxy(port, lambda _line: Fault.DELAY, delay_seconds=1.5) as proxy:
         script.answers.append(results_for)
         with pytest.raises(TransientError, match="no answer within"):
