@@ -59,7 +59,8 @@ def check_vector(vector: Any, what: str = "vector") -> FloatArray:
     (also a finite float64 that overflows float32).
     """
     try:
-        array = np.array(vector, dtype=np.float32, copy=True)
+        with np.errstate(over="ignore"):  # an overflow becomes inf, refused below
+            array = np.array(vector, dtype=np.float32, copy=True)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{what} must be {EMBEDDING_DIM} numbers: {exc}") from None
     if array.shape != (EMBEDDING_DIM,):
@@ -209,7 +210,8 @@ class Gallery:
         model_version: str = MODEL_VERSION,
     ) -> Gallery:
         """A gallery from row-aligned person ids and an (N, 128) array (no scope filter)."""
-        matrix = np.array(vectors, dtype=np.float32, copy=True)
+        with np.errstate(over="ignore"):  # an overflow becomes inf, refused below
+            matrix = np.array(vectors, dtype=np.float32, copy=True)
         if matrix.ndim != 2 or matrix.shape[1] != EMBEDDING_DIM:
             raise ValueError(f"vectors must have shape (N, {EMBEDDING_DIM}), got {matrix.shape}")
         n = matrix.shape[0]
@@ -314,7 +316,8 @@ class Gallery:
 
     def search_many(self, vectors: npt.ArrayLike) -> list[SearchResult | None]:
         """:meth:`search` for each row of a (B, 128) array of probes (for evaluation)."""
-        probes = np.array(vectors, dtype=np.float32, copy=True)
+        with np.errstate(over="ignore"):  # an overflow becomes inf, refused below
+            probes = np.array(vectors, dtype=np.float32, copy=True)
         if probes.ndim != 2 or probes.shape[1] != EMBEDDING_DIM:
             raise ValueError(f"probes must have shape (B, {EMBEDDING_DIM}), got {probes.shape}")
         if not np.isfinite(probes).all():
