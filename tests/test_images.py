@@ -143,7 +143,7 @@ def _gradient(height: int, width: int) -> np.ndarray:
 
 def test_8000x6000_jpeg_loads_downscaled(tmp_path: Path) -> None:
     """48 MP is under MAX_PIXELS: it loads, downscaled to fit DEFAULT_MAX_SIDE."""
-    assert 8000 * 6000 <= MAX_PIXELS
+    assert MAX_PIXELS >= 8000 * 6000
     path = tmp_path / "big.jpg"
     assert cv2.imwrite(str(path), _gradient(6000, 8000), [cv2.IMWRITE_JPEG_QUALITY, 80])
     img = load_image(path)
@@ -174,6 +174,7 @@ def test_too_many_pixels_is_refused_before_decoding(tmp_path: Path) -> None:
     assert time.monotonic() - start < 1.0
     # The same for a JPEG whose frame header is patched to 20000x20000.
     ok, enc = cv2.imencode(".jpg", _gradient(8, 8))
+    assert ok
     data = bytearray(enc.tobytes())
     sof = data.find(b"\xff\xc0")
     data[sof + 5 : sof + 9] = struct.pack(">HH", 20000, 20000)
@@ -200,7 +201,9 @@ def test_truncated_jpeg_is_refused(shared_data: Path, tmp_path: Path, keep: floa
 
 
 def test_truncated_png_is_refused(tmp_path: Path) -> None:
-    ok, enc = cv2.imencode(".png", np.random.default_rng(1).integers(0, 255, (64, 64, 3), np.uint8))
+    noise = np.random.default_rng(1).integers(0, 255, (64, 64, 3), np.uint8)
+    ok, enc = cv2.imencode(".png", noise)
+    assert ok
     path = tmp_path / "cut.png"
     path.write_bytes(enc.tobytes()[: len(enc) // 2])
     with pytest.raises(ImageError, match=r"cut\.png.*cannot decode"):
