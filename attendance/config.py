@@ -128,6 +128,7 @@ class RulesSection:
 class AdminSection:
     max_attempts: int = setting(5, min=1, max=100)
     lockout_seconds: float = setting(30.0, min=1.0, max=86400.0)
+    max_lockout_seconds: float = setting(86400.0, min=1.0, max=604800.0)
 
 
 @dataclass(frozen=True)
