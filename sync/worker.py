@@ -1,0 +1,577 @@
+"""The sync worker: drains the outbox to the central server, exactly once.
+
+Runs in its own thread (:meth:`SyncWorker.start`) or one round at a time
+(:meth:`SyncWorker.run_once`, used by ``hadir sync now`` and the loadtest).
+A round:
+
+1. returns stale claims (left by a crashed or hung round) to ``ready``;
+2. claims a batch from the outbox, pushes it, marks ``accepted`` and
+   ``duplicate`` delivered and quarantines ``rejected`` with the server's
+   reason; a whole-request 4xx splits the batch until the bad record stands
+   alone (then it is quarantined), so one bad record never blocks the rest;
+   on any other failure the claims are released. Nothing is deleted;
+3. uploads templates enrolled here;
+4. pulls roster and template changes by cursor (kept in device state),
+   stores templates encrypted and calls ``on_roster_changed``;
+5. measures the clock offset against the server and records it;
+6. sends a heartbeat.
+
+A network error, timeout, 5xx, 429 or malformed reply ends the round; the
+loop waits per :class:`~sync.retry.RetryPolicy`. 401/403 stops sync until a
+new registration: the status says "perangkat belum terdaftar". Any other
+exception inside the loop is logged, shown in the status, and the loop goes
+on.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import logging
+import shutil
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import numpy as np
+
+from attendance.clock import ClockTrust
+from attendance.ids import format_utc, parse_utc
+from attendance.outbox import OutboxItem
+from attendance.store import EmployeeRecord, Store
+from attendance.templates import TemplateError
+from sync.client import Change, NativeClient, PunchResult
+from sync.credentials import Credentials, load_credentials
+from sync.retry import (
+    UNREGISTERED_TEXT,
+    RejectedError,
+    RetryPolicy,
+    SyncError,
+    TransientError,
+    UnauthorizedError,
+)
+
+log = logging.getLogger(__name__)
+
+CURSOR_KEY = "sync.changes_cursor"
+LAST_SUCCESS_KEY = "sync.last_success_utc"
+EMPLOYEE_TYPES_FROM_SERVER = {"PPPK_PW": "PPPK_PARUH_WAKTU"}
+VERSION = "0.1.0"
+
+SyncState = Literal["idle", "online", "offline", "unregistered", "disabled"]
+
+
+@dataclass(frozen=True)
+class SyncStatus:
+    """A snapshot for the kiosk's indicator and device screen."""
+
+    state: SyncState
+    pending: int
+    oldest_pending_utc: str | None
+    quarantined: int
+    last_success_utc: str | None
+    last_error: str | None  # in words (English, for the device screen and logs)
+    delivered_total: int  # delivered by this worker since it started
+
+    @property
+    def text(self) -> str:
+        """One short line in Bahasa Indonesia for the kiosk."""
+        if self.state == "unregistered":
+            return UNREGISTERED_TEXT
+        if self.state == "disabled":
+            return "sinkronisasi tidak aktif"
+        if self.state == "offline":
+            return f"offline, {self.pending} absensi menunggu"
+        if self.pending:
+            return f"{self.pending} absensi menunggu"
+        return "tersinkron"
+
+
+@dataclass(frozen=True)
+class RoundResult:
+    delivered: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    batches: int = 0
+    changes_applied: int = 0
+    templates_uploaded: int = 0
+
+
+class ClientFactory(Protocol):
+    def __call__(self, creds: Credentials) -> NativeClient: ...
+
+
+class SyncWorker:
+    """Delivers the outbox of one kiosk store. Thread-safe ``status()`` and ``sync_now()``.
+
+    ``key_dir`` holds the token file written by registration; it is re-read
+    when it changes, so ``hadir sync register`` takes effect without a
+    restart. ``clock_trust`` (optional) receives server-time corrections;
+    it is only touched under ``clock_lock`` if one is given (the kiosk shares
+    its trust object with the recorder).
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        key_dir: Path,
+        *,
+        batch_size: int = 500,
+        timeout_seconds: float = 10.0,
+        interval_seconds: float = 15.0,
+        policy: RetryPolicy | None = None,
+        on_roster_changed: Callable[[], None] | None = None,
+        clock_trust: ClockTrust | None = None,
+        clock_lock: threading.Lock | None = None,
+        client_factory: ClientFactory | None = None,
+        stale_claim_seconds: float | None = None,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        heartbeat: bool = True,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.store = store
+        self.key_dir = key_dir
+        self.batch_size = batch_size
+        self.timeout_seconds = timeout_seconds
+        self.interval_seconds = interval_seconds
+        self.policy = policy or RetryPolicy()
+        self.on_roster_changed = on_roster_changed
+        self.clock_trust = clock_trust
+        self._clock_lock = clock_lock or threading.Lock()
+        self._client_factory = client_factory or self._default_client
+        self.stale_claim_seconds = (
+            stale_claim_seconds if stale_claim_seconds is not None else 3 * timeout_seconds + 5
+        )
+        self._now = now
+        self.heartbeat_enabled = heartbeat
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._client: NativeClient | None = None
+        self._creds_mtime: float | None = None
+        self._state: SyncState = "idle"
+        self._last_error: str | None = None
+        self._last_success: str | None = store.state.get(LAST_SUCCESS_KEY)
+        self._delivered_total = 0
+        self._attempt = 0
+        self._clock_offset: float | None = None
+
+    # ------------------------------------------------------------------ public
+
+    def start(self) -> None:
+        """Recover stale claims, then run rounds in a daemon thread until :meth:`stop`."""
+        if self._thread is not None:
+            raise RuntimeError("SyncWorker already started")
+        self.recover()
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="hadir-sync", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float | None = None) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout if timeout is not None else self.timeout_seconds + 5)
+            self._thread = None
+        if self._client is not None:
+            self._client.close()
+
+    def sync_now(self) -> None:
+        """Wake the loop for a round now (the kiosk's "Sinkronkan sekarang")."""
+        self._attempt = 0
+        self._wake.set()
+
+    def status(self) -> SyncStatus:
+        stats = self.store.outbox.stats()
+        with self._lock:
+            return SyncStatus(
+                state=self._state,
+                pending=stats.pending,
+                oldest_pending_utc=stats.oldest_pending_utc,
+                quarantined=stats.quarantined,
+                last_success_utc=self._last_success,
+                last_error=self._last_error,
+                delivered_total=self._delivered_total,
+            )
+
+    def recover(self) -> int:
+        """Return claims older than ``stale_claim_seconds`` to ready (a crashed round's)."""
+        cutoff = self._now() - timedelta(seconds=self.stale_claim_seconds)
+        released = self.store.outbox.release_stale(cutoff)
+        if released:
+            log.info("recovered %d stale outbox claims", released)
+        return released
+
+    def run_once(self) -> RoundResult:
+        """One full round (see the module docstring); raises :class:`SyncError` kinds."""
+        try:
+            client = self._client_or_raise()
+            self.recover()
+            result = self._push_all(client)
+            uploaded = self._upload_templates(client)
+            applied = self._pull_changes(client)
+            self._correct_clock(client)
+            if self.heartbeat_enabled:
+                self._heartbeat(client)
+        except UnauthorizedError as exc:
+            self._set(state="unregistered", error=f"{UNREGISTERED_TEXT}: {exc}")
+            raise
+        except TransientError as exc:
+            self._set(state="offline", error=str(exc))
+            raise
+        except RejectedError as exc:
+            self._set(state="online", error=str(exc))
+            raise
+        when = format_utc(self._now())
+        self.store.state.set(LAST_SUCCESS_KEY, when)
+        with self._lock:
+            self._state = "online"
+            self._last_error = None
+            self._last_success = when
+        return replace(result, changes_applied=applied, templates_uploaded=uploaded)
+
+    # ------------------------------------------------------------------ loop
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            wait = self.interval_seconds
+            try:
+                self.run_once()
+                self._attempt = 0
+            except UnauthorizedError:
+                self._attempt = 0  # waits for a new registration; check now and then
+            except SyncError as exc:
+                self._attempt += 1
+                wait = self.policy.delay_for(exc, self._attempt)
+                log.warning("sync round failed (%s); next try in %.1f s", exc, wait)
+            except Exception as exc:  # a bug or a store failure: report, keep going
+                self._attempt += 1
+                wait = self.policy.delay(self._attempt)
+                log.exception("sync round crashed; next try in %.1f s", wait)
+                self._set(state="offline", error=f"internal error: {type(exc).__name__}: {exc}")
+            self._wake.wait(wait)
+            self._wake.clear()
+
+    def _set(self, *, state: SyncState, error: str | None) -> None:
+        with self._lock:
+            self._state = state
+            self._last_error = error
+
+    # ------------------------------------------------------------------ client
+
+    def _default_client(self, creds: Credentials) -> NativeClient:
+        return NativeClient(creds.server_url, timeout=self.timeout_seconds, token=creds.token)
+
+    def _client_or_raise(self) -> NativeClient:
+        path = self.key_dir / "server-token"
+        try:
+            mtime = path.stat().st_mtime
+        except FileNotFoundError:
+            mtime = None
+        if self._client is None or mtime != self._creds_mtime:
+            creds = load_credentials(self.key_dir)
+            if creds is None:
+                raise UnauthorizedError("this kiosk has no device token (never registered)")
+            if creds.device_id != self.store.device_id:
+                raise UnauthorizedError(
+                    f"the token belongs to device {creds.device_id!r}, this kiosk is "
+                    f"{self.store.device_id!r}"
+                )
+            if self._client is not None:
+                self._client.close()
+            self._client = self._client_factory(creds)
+            self._creds_mtime = mtime
+        return self._client
+
+    # ------------------------------------------------------------------ punches
+
+    def _push_all(self, client: NativeClient) -> RoundResult:
+        total = RoundResult()
+        outbox = self.store.outbox
+        while not self._stop.is_set():
+            items = outbox.claim(self.batch_size, self._now())
+            if not items:
+                break
+            try:
+                got = self._deliver(client, items)
+            except BaseException:
+                outbox.release([i.punch_id for i in items])
+                raise
+            total = RoundResult(
+                delivered=total.delivered + got.delivered,
+                duplicates=total.duplicates + got.duplicates,
+                quarantined=total.quarantined + got.quarantined,
+                batches=total.batches + got.batches,
+            )
+        return total
+
+    def _deliver(self, client: NativeClient, items: Sequence[OutboxItem]) -> RoundResult:
+        """Push claimed items; ack, quarantine or split. Leaves no item claimed on success."""
+        try:
+            reply = client.push_punches([i.record for i in items])
+        except RejectedError as exc:
+            if len(items) == 1:
+                reason = f"request refused: {exc}"
+                self.store.outbox.quarantine(items[0].punch_id, reason)
+                log.warning("punch %s quarantined: %s", items[0].punch_id, reason)
+                return RoundResult(quarantined=1, batches=1)
+            mid = len(items) // 2
+            log.info("batch of %d refused (%s); splitting", len(items), exc)
+            first = self._deliver(client, items[:mid])
+            second = self._deliver(client, items[mid:])
+            return RoundResult(
+                delivered=first.delivered + second.delivered,
+                duplicates=first.duplicates + second.duplicates,
+                quarantined=first.quarantined + second.quarantined,
+                batches=first.batches + second.batches,
+            )
+        return self._apply_results(reply.results)
+
+    def _apply_results(self, results: Sequence[PunchResult]) -> RoundResult:
+        delivered = [r.id for r in results if r.delivered]
+        if delivered:
+            self.store.outbox.ack(delivered)
+        rejected = [r for r in results if not r.delivered]
+        for r in rejected:
+            reason = r.reason or "rejected"
+            if r.detail:
+                reason = f"{reason}: {r.detail}"
+            self.store.outbox.quarantine(r.id, reason)
+            log.warning("punch %s rejected by the server: %s", r.id, reason)
+        flagged = [r for r in results if r.delivered and r.flags]
+        if flagged:
+            log.info(
+                "%d delivered punches carry server flags (e.g. %s)", len(flagged), flagged[0].flags
+            )
+        dups = sum(1 for r in results if r.status == "duplicate")
+        with self._lock:
+            self._delivered_total += len(delivered)
+        return RoundResult(
+            delivered=len(delivered) - dups, duplicates=dups, quarantined=len(rejected), batches=1
+        )
+
+    # ------------------------------------------------------------------ templates up
+
+    def _upload_templates(self, client: NativeClient) -> int:
+        uploaded = 0
+        templates = self.store.templates
+        while not self._stop.is_set():
+            pending = templates.pending_upload(limit=500)
+            if not pending:
+                break
+            body = [
+                {
+                    "template_id": info.template_id,
+                    "nip": info.nip,
+                    "model_name": info.model,
+                    "model_version": info.model_version,
+                    "template": base64.b64encode(vec.astype("<f4").tobytes()).decode(),
+                    "created_utc": info.created_at,
+                }
+                for info, vec in pending
+            ]
+            results = client.upload_templates(body)
+            done = [r.template_id for r in results if r.status != "rejected"]
+            refused = [r for r in results if r.status == "rejected"]
+            for r in refused:
+                # Kept locally (the person still matches here); not offered again.
+                log.warning("server refused template %s: %s", r.template_id, r.reason)
+            templates.mark_uploaded(done + [r.template_id for r in refused], self._now())
+            uploaded += len(done)
+            if len(pending) < 500:
+                break
+        return uploaded
+
+    # ------------------------------------------------------------------ changes down
+
+    def _pull_changes(self, client: NativeClient) -> int:
+        state = self.store.state
+        cursor = int(state.get(CURSOR_KEY) or 0)
+        applied = 0
+        roster_changed = False
+        while not self._stop.is_set():
+            page = client.changes(cursor)
+            for change in page.changes:
+                if self._apply_change(change):
+                    roster_changed = True
+                applied += 1
+            if page.next_cursor != cursor:
+                cursor = page.next_cursor
+                state.set(CURSOR_KEY, str(cursor))
+            if not page.has_more:
+                break
+        if roster_changed and self.on_roster_changed is not None:
+            try:
+                self.on_roster_changed()
+            except Exception:
+                log.exception("on_roster_changed callback failed")
+        return applied
+
+    def _apply_change(self, change: Change) -> bool:
+        """Apply one change; True if the gallery/roster changed. Bad data is logged, skipped."""
+        try:
+            if change.kind == "employee":
+                return self._apply_employee(change)
+            if change.kind == "template":
+                return self._apply_template(change)
+        except (ValueError, TypeError, KeyError, TemplateError) as exc:
+            log.warning(
+                "skipped %s change %s (seq %d): %s", change.kind, change.key, change.seq, exc
+            )
+            return False
+        # schedule_group / calendar documents: the local rules read files for now.
+        log.debug("ignoring %s change %s", change.kind, change.key)
+        return False
+
+    def _apply_employee(self, change: Change) -> bool:
+        employees = self.store.employees
+        if change.op == "delete":
+            existing = employees.get(change.key)
+            if existing is None:
+                return False
+            employees.upsert(replace(existing, active=False))
+            return True
+        d = change.data
+        etype = str(d.get("employee_type", "PNS"))
+        record = EmployeeRecord(
+            nip=str(d["nip"]),
+            name=str(d["name"]),
+            opd_code=str(d["opd_code"]),
+            employee_type=EMPLOYEE_TYPES_FROM_SERVER.get(etype, etype),
+            schedule_group=str(d.get("schedule_group") or "default"),
+            active=bool(d.get("active", True)),
+        )
+        employees.upsert(record)
+        return True
+
+    def _apply_template(self, change: Change) -> bool:
+        templates = self.store.templates
+        if change.op == "delete":
+            return templates.delete(change.key)
+        d = change.data
+        raw = base64.b64decode(str(d["template"]), validate=True)
+        if len(raw) % 4:
+            raise ValueError("template bytes are not float32")
+        vector = np.frombuffer(raw, dtype="<f4")
+        created = d.get("created_utc")
+        templates.add(
+            str(d["nip"]),
+            vector,
+            model=str(d.get("model_name")),
+            version=str(d.get("model_version")),
+            source="server",
+            template_id=str(d.get("template_id") or change.key),
+            created_at=parse_utc(created) if isinstance(created, str) else None,
+            uploaded=True,
+        )
+        return True
+
+    # ------------------------------------------------------------------ time and health
+
+    def _correct_clock(self, client: NativeClient) -> float:
+        """Offset = server time at the middle of the round trip minus our time then.
+
+        The offset is recorded in the clock trust (never rewriting anything), and
+        each punch of this boot recorded with an untrusted clock gets a
+        correction beside it: its time estimated from the server's clock and the
+        monotonic clock. The signed punch itself is untouched.
+        """
+        t0 = time.monotonic()
+        local_before = self._now()
+        server = client.server_time()
+        rtt = time.monotonic() - t0
+        local_mid = local_before + timedelta(seconds=rtt / 2)
+        server_mid = server.unix_ms / 1000.0
+        offset = server_mid - local_mid.timestamp()
+        with self._lock:
+            self._clock_offset = offset
+        if abs(offset) > 2.0:
+            log.warning("local clock differs from the server by %+.3f s", offset)
+        if self.clock_trust is not None:
+            with self._clock_lock:
+                self.clock_trust.apply_server_offset(offset)
+                reading = self.clock_trust.read()
+            flagged = flag_untrusted_punches(
+                self.store, reading.boot_id, reading.monotonic_ns, server_mid, offset
+            )
+            if flagged:
+                log.info(
+                    "estimated the true time of %d punches taken with an untrusted clock", flagged
+                )
+        return offset
+
+    def clock_offset(self) -> float | None:
+        with self._lock:
+            return self._clock_offset
+
+    def _heartbeat(self, client: NativeClient) -> None:
+        stats = self.store.outbox.stats()
+        health: dict[str, Any] = {
+            "queue_length": stats.pending,
+            "quarantined": stats.quarantined,
+            "version": VERSION,
+        }
+        if stats.oldest_pending_utc:
+            health["oldest_undelivered_utc"] = stats.oldest_pending_utc
+        offset = self.clock_offset()
+        if offset is not None:
+            health["clock_offset_seconds"] = round(offset, 3)
+            health["clock_state"] = "synced" if abs(offset) <= 2.0 else "unsynced"
+        with contextlib.suppress(OSError):
+            health["disk_free_bytes"] = shutil.disk_usage(self.store.data_dir).free
+        client.heartbeat(health)
+
+
+UTC_ESTIMATE_FIELD = "utc_estimate"
+
+
+def flag_untrusted_punches(
+    store: Store,
+    boot_id: str,
+    monotonic_ns: int,
+    server_unix: float,
+    offset: float,
+    limit: int = 5000,
+) -> int:
+    """Record a ``utc_estimate`` correction beside each not-yet-flagged punch of ``boot_id``
+    whose clock state was not ``synced``.
+
+    Within one boot the monotonic clock is trustworthy, so the true time of such a
+    punch is the server's time now minus the monotonic time elapsed since it.
+    """
+    from sqlalchemy import and_, exists, select
+
+    from attendance.models import Correction, Punch
+
+    done = exists().where(
+        and_(Correction.punch_id == Punch.id, Correction.field == UTC_ESTIMATE_FIELD)
+    )
+    now = format_utc(datetime.now(UTC))
+    with store.db.write() as conn:
+        rows = conn.execute(
+            select(Punch.id, Punch.utc, Punch.monotonic_ns, Punch.clock_state)
+            .where(Punch.boot_id == boot_id, Punch.clock_state != "synced", ~done)
+            .limit(limit)
+        ).all()
+        for punch_id, utc, mono, state in rows:
+            if mono > monotonic_ns:
+                continue
+            estimate = server_unix - (monotonic_ns - mono) / 1e9
+            conn.execute(
+                Correction.__table__.insert().values(  # type: ignore[attr-defined]
+                    punch_id=punch_id,
+                    field=UTC_ESTIMATE_FIELD,
+                    old_value=utc,
+                    new_value=format_utc(datetime.fromtimestamp(estimate, UTC)),
+                    reason=f"clock was {state}; server time offset {offset:+.3f} s",
+                    actor="sync",
+                    created_at=now,
+                )
+            )
+    return len(rows)
