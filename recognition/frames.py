@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 import cv2
 import numpy as np
@@ -96,7 +96,7 @@ class FrameSource(ABC):
     @abstractmethod
     def close(self) -> None: ...
 
-    def __enter__(self) -> FrameSource:
+    def __enter__(self) -> Self:
         self.open()
         return self
 
@@ -694,6 +694,9 @@ class LatestFrameGrabber:
     frame, closes the source and reopens it every ``reconnect_seconds`` until
     it works again or :meth:`stop` is called.
 
+    Published images are made read-only: several consumers (recognition, the
+    preview) may hold the same frame, so copy one before drawing on it.
+
     ``on_status`` is called on the grabber thread at every change of state
     or reason (the kiosk must hand it over to the UI thread itself); an
     exception raised by the callback is logged, never propagated.
@@ -735,7 +738,7 @@ class LatestFrameGrabber:
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
-    def start(self) -> LatestFrameGrabber:
+    def start(self) -> Self:
         if self._thread is not None:
             raise RuntimeError("grabber already started")
         self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
@@ -761,7 +764,7 @@ class LatestFrameGrabber:
             return False
         return True
 
-    def __enter__(self) -> LatestFrameGrabber:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(
@@ -858,6 +861,7 @@ class LatestFrameGrabber:
             previous = self._latest
             if previous is not None and previous.index > self._taken_index:
                 self.frames_dropped += 1
+            frame.image.flags.writeable = False
             self._latest = replace(frame, index=self._next_index)
             self._next_index += 1
             self.frames_read += 1

@@ -287,6 +287,7 @@ def test_grabber_keeps_only_the_newest_frame() -> None:
         assert newest is not None
         assert newest.index == 199
         assert newest.image[0, 0, 0] == 199
+        assert not newest.image.flags.writeable  # shared between consumers
         assert grabber.latest(after_index=199) is None
         assert grabber.frames_read == 200
         assert grabber.frames_dropped == 199  # nobody took the others
