@@ -1,0 +1,207 @@
+"""Opening the kiosk database: refuse what is not ours, set the pragmas, migrate.
+
+Every connection gets WAL, ``synchronous=FULL`` (a commit is on disk when it
+returns, also across a power cut), foreign keys and a busy timeout. Write
+transactions start with ``BEGIN IMMEDIATE`` (:meth:`Database.write`) so the
+recorder and the sync thread never deadlock on a read-to-write upgrade; reads
+(:meth:`Database.read`) start a deferred transaction and see one snapshot.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.exc import DBAPIError
+
+from attendance.models import APPLICATION_ID
+
+log = logging.getLogger(__name__)
+
+DB_FILENAME = "hadir.db"
+SQLITE_HEADER = b"SQLite format 3\x00"
+BUSY_TIMEOUT_MS = 5000
+
+
+class StoreError(Exception):
+    """The store cannot be used as it is; the message says what to do."""
+
+
+class DatabaseRefusedError(StoreError):
+    """The database file is corrupt, foreign or from a newer Hadir."""
+
+
+class StorageFullError(StoreError):
+    """The disk (or the file size limit) is full; nothing was recorded."""
+
+
+def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+    # Let SQLAlchemy's "begin" event emit BEGIN itself (pysqlite's implicit
+    # transactions are unreliable); see Database.write for IMMEDIATE.
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    try:
+        cur.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        cur.execute("PRAGMA journal_mode = WAL")
+        cur.execute("PRAGMA synchronous = FULL")
+        cur.execute("PRAGMA foreign_keys = ON")
+    finally:
+        cur.close()
+
+
+def _on_begin(conn: Connection) -> None:
+    immediate = conn.get_execution_options().get("hadir_immediate", False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    orig = exc.orig if isinstance(exc, DBAPIError) else exc
+    if isinstance(orig, sqlite3.OperationalError | sqlite3.DatabaseError):
+        msg = str(orig).lower()
+        return "disk is full" in msg or "database or disk is full" in msg
+    if isinstance(orig, OSError):
+        import errno
+
+        return orig.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+    return False
+
+
+def check_file_is_ours(path: Path) -> None:
+    """Refuse a file that is not a SQLite database before SQLite touches it."""
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    with path.open("rb") as fh:
+        header = fh.read(len(SQLITE_HEADER))
+    if header != SQLITE_HEADER:
+        raise DatabaseRefusedError(
+            f"{path} is not a Hadir database (not even SQLite: the file is corrupt or "
+            "something else). Move it aside and restore the kiosk's backup; do not delete it, "
+            "it may hold punches not yet delivered."
+        )
+
+
+class Database:
+    """The engine of one kiosk database file with Hadir's pragmas and transactions."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.engine: Engine = create_engine(
+            f"sqlite:///{path}",
+            connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000},
+        )
+        event.listen(self.engine, "connect", _on_connect)
+        event.listen(self.engine, "begin", _on_begin)
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A ``BEGIN IMMEDIATE`` transaction, committed (durably) when the block ends."""
+        with self.engine.connect() as conn:
+            conn.execution_options(hadir_immediate=True)
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A deferred (read) transaction: one consistent snapshot, rolled back at the end."""
+        with self.engine.connect() as conn:
+            yield conn
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _migration_config(conn: Connection) -> Any:
+    from alembic.config import Config
+
+    cfg = Config()
+    # A package resource, so it works from an installed wheel as from a checkout.
+    cfg.set_main_option("script_location", "attendance:migrations")
+    cfg.attributes["connection"] = conn
+    return cfg
+
+
+def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
+    cfg = _migration_config(None)  # type: ignore[arg-type]
+    head = ScriptDirectory.from_config(cfg).get_current_head()
+    if head is None:
+        raise StoreError("attendance migrations have no head revision")
+    return head
+
+
+def upgrade(db: Database, revision: str = "head") -> None:
+    """Apply migrations up to ``revision`` (the schema only ever moves forward)."""
+    from alembic import command
+
+    with db.engine.connect() as conn:
+        command.upgrade(_migration_config(conn), revision)
+        conn.commit()
+
+
+def current_revision(conn: Connection) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    return MigrationContext.configure(conn).get_current_revision()
+
+
+def open_database(data_dir: Path, *, migrate_to: str = "head") -> Database:
+    """Open (creating if needed) ``<data_dir>/hadir.db`` and bring its schema up to date.
+
+    Raises :class:`DatabaseRefusedError` for a corrupt file, a SQLite file of another
+    application, or a schema newer than this program knows.
+    """
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / DB_FILENAME
+    check_file_is_ours(path)
+    db = Database(path)
+    try:
+        with db.engine.connect() as conn:
+            app_id = conn.exec_driver_sql("PRAGMA application_id").scalar()
+            tables = conn.exec_driver_sql(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
+            ).scalar()
+            if app_id == 0 and tables == 0:
+                conn.exec_driver_sql(f"PRAGMA application_id = {APPLICATION_ID}")
+            elif app_id != APPLICATION_ID:
+                raise DatabaseRefusedError(
+                    f"{path} is not a Hadir database (a SQLite file of another application, "
+                    f"application_id {app_id}). Point --data-dir at a kiosk data directory, or "
+                    "move this file aside."
+                )
+            rev = current_revision(conn)
+            conn.commit()
+        known = _known_revisions()
+        if rev is not None and rev not in known:
+            raise DatabaseRefusedError(
+                f"{path} has schema revision {rev}, which this Hadir does not know (a newer "
+                "version wrote it). Install the newer Hadir; do not downgrade the kiosk."
+            )
+        if rev != migrate_to:
+            log.info("migrating %s from %s to %s", path, rev or "empty", migrate_to)
+            upgrade(db, migrate_to)
+    except DatabaseRefusedError:
+        db.dispose()
+        raise
+    except DBAPIError as exc:
+        db.dispose()
+        if is_disk_full(exc):
+            raise StorageFullError(f"no space left to open {path}: free disk space") from exc
+        raise DatabaseRefusedError(
+            f"{path} cannot be used: {exc.orig}. The file is corrupt. Move it aside (keep it: "
+            "undelivered punches may be recoverable) and restore the kiosk's backup, or start "
+            "with an empty data directory and re-sync the roster."
+        ) from exc
+    return db
+
+
+def _known_revisions() -> set[str]:
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(_migration_config(None))  # type: ignore[arg-type]
+    return {rev.revision for rev in script.walk_revisions()}

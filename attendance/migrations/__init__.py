@@ -1,0 +1,1 @@
+"""Alembic migrations of the kiosk store, applied at start-up by :mod:`attendance.db`."""

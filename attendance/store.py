@@ -1,0 +1,408 @@
+"""The kiosk's local store: one object that owns the database, the keys and the parts.
+
+``Store.open`` refuses a corrupt or foreign database, migrates it, loads the
+keys (creating them only for a store with nothing to protect) and checks the
+keys belong to this database. Everything else (recorder, outbox, templates,
+snapshots, employees, audit log, device state) hangs off the returned object
+and shares its :class:`~attendance.db.Database`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, delete, func, insert, or_, select, update
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from attendance.admin import AdminState, PinHashError, hash_pin, verify_pin
+from attendance.db import Database, StoreError, open_database
+from attendance.ids import format_utc, validate_nip
+from attendance.keys import DeviceKeys, KeyFileError, load_keys
+from attendance.models import (
+    EMPLOYEE_TYPES,
+    AuditEntry,
+    DeviceState,
+    Employee,
+    EmployeeOffice,
+    FaceTemplate,
+    Punch,
+)
+from attendance.outbox import Outbox
+from attendance.snapshots import SnapshotStore
+from attendance.templates import TemplateStore
+
+if TYPE_CHECKING:
+    from attendance.config import HadirConfig, StoreSection
+
+log = logging.getLogger(__name__)
+
+SNAPSHOT_DIR = "snapshots"
+_SIGNING_FP = "key.signing_fingerprint"
+_TEMPLATE_FP = "key.template_fingerprint"
+
+
+# --------------------------------------------------------------------------- parts
+
+
+@dataclass(frozen=True)
+class EmployeeRecord:
+    nip: str
+    name: str
+    opd_code: str
+    employee_type: str
+    schedule_group: str = "default"
+    unit: str = ""
+    active: bool = True
+    extra_opds: tuple[str, ...] = ()
+    has_pin: bool = False
+
+
+class DeviceStateStore:
+    """Key/value facts of this kiosk (sync cursor, chain heads, key fingerprints, ...)."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def get(self, key: str) -> str | None:
+        with self._db.read() as conn:
+            return get_state(conn, key)
+
+    def set(self, key: str, value: str) -> None:
+        with self._db.write() as conn:
+            set_state(conn, key, value)
+
+
+def get_state(conn: Connection, key: str) -> str | None:
+    return conn.execute(select(DeviceState.value).where(DeviceState.key == key)).scalar()
+
+
+def set_state(conn: Connection, key: str, value: str) -> None:
+    stmt = sqlite_insert(DeviceState).values(key=key, value=value)
+    conn.execute(stmt.on_conflict_do_update(index_elements=["key"], set_={"value": value}))
+
+
+class AuditLog:
+    """Append-only log of admin actions. Never put PINs or biometric data in ``detail``."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def record(
+        self, actor: str, action: str, target: str | None = None, detail: str | None = None
+    ) -> None:
+        with self._db.write() as conn:
+            append_audit(conn, actor, action, target, detail)
+
+    def recent(self, limit: int = 100) -> list[dict[str, Any]]:
+        with self._db.read() as conn:
+            rows = conn.execute(
+                select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
+            ).mappings()
+            return [dict(r) for r in rows]
+
+
+def append_audit(
+    conn: Connection, actor: str, action: str, target: str | None, detail: str | None
+) -> None:
+    conn.execute(
+        insert(AuditEntry).values(
+            at=format_utc(datetime.now(UTC)),
+            actor=actor,
+            action=action,
+            target=target,
+            detail=detail,
+        )
+    )
+
+
+class EmployeeStore:
+    """The roster on this kiosk."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def upsert(self, emp: EmployeeRecord) -> None:
+        validate_nip(emp.nip)
+        if emp.employee_type not in EMPLOYEE_TYPES:
+            raise ValueError(
+                f"employee type must be one of {', '.join(EMPLOYEE_TYPES)}, "
+                f"got {emp.employee_type!r}"
+            )
+        if not emp.name.strip():
+            raise ValueError(f"employee {emp.nip} needs a name")
+        values = {
+            "name": emp.name,
+            "opd_code": emp.opd_code,
+            "unit": emp.unit,
+            "employee_type": emp.employee_type,
+            "schedule_group": emp.schedule_group,
+            "active": emp.active,
+            "updated_at": format_utc(datetime.now(UTC)),
+        }
+        stmt = sqlite_insert(Employee).values(nip=emp.nip, **values)
+        with self._db.write() as conn:
+            conn.execute(stmt.on_conflict_do_update(index_elements=["nip"], set_=values))
+            conn.execute(delete(EmployeeOffice).where(EmployeeOffice.nip == emp.nip))
+            for opd in sorted(set(emp.extra_opds) - {emp.opd_code}):
+                conn.execute(insert(EmployeeOffice).values(nip=emp.nip, opd_code=opd))
+
+    def get(self, nip: str) -> EmployeeRecord | None:
+        with self._db.read() as conn:
+            row = conn.execute(select(Employee).where(Employee.nip == nip)).mappings().first()
+            if row is None:
+                return None
+            extra = conn.execute(
+                select(EmployeeOffice.opd_code).where(EmployeeOffice.nip == nip)
+            ).scalars()
+            return _employee(row, tuple(extra))
+
+    def search(self, query: str, limit: int = 50) -> list[EmployeeRecord]:
+        """By NIP prefix or a part of the name (case-insensitive)."""
+        q = query.strip()
+        like = f"%{q.replace('%', '').replace('_', '')}%"
+        with self._db.read() as conn:
+            rows = conn.execute(
+                select(Employee)
+                .where(or_(Employee.nip.startswith(q), Employee.name.ilike(like)))
+                .order_by(Employee.name)
+                .limit(limit)
+            ).mappings()
+            return [_employee(r, ()) for r in rows]
+
+    def count(self) -> int:
+        with self._db.read() as conn:
+            return int(conn.execute(select(func.count()).select_from(Employee)).scalar_one())
+
+    def set_pin(self, nip: str, pin: str) -> None:
+        digest = hash_pin(pin)
+        with self._db.write() as conn:
+            res = conn.execute(update(Employee).where(Employee.nip == nip).values(pin_hash=digest))
+            if res.rowcount == 0:
+                raise StoreError(f"no employee with NIP {nip}")
+
+    def verify_pin(self, nip: str, pin: str) -> bool:
+        """False for an unknown or inactive NIP, a person without PIN, or a wrong PIN."""
+        with self._db.read() as conn:
+            row = conn.execute(
+                select(Employee.pin_hash, Employee.active).where(Employee.nip == nip)
+            ).first()
+        if row is None or not row[1] or not row[0]:
+            return False
+        try:
+            return verify_pin(pin, row[0])
+        except PinHashError:
+            log.error("stored PIN hash of one employee is malformed; PIN refused")
+            return False
+
+
+def _employee(row: Any, extra: tuple[str, ...]) -> EmployeeRecord:
+    return EmployeeRecord(
+        nip=row["nip"],
+        name=row["name"],
+        opd_code=row["opd_code"],
+        employee_type=row["employee_type"],
+        schedule_group=row["schedule_group"],
+        unit=row["unit"],
+        active=bool(row["active"]),
+        extra_opds=extra,
+        has_pin=row["pin_hash"] is not None,
+    )
+
+
+class SqliteAdminStateStore:
+    """:class:`attendance.admin.AdminStateStore` in ``device_state`` (survives restarts)."""
+
+    KEY = "admin_state"
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def load(self) -> AdminState:
+        with self._db.read() as conn:
+            raw = get_state(conn, self.KEY)
+        if raw is None:
+            return AdminState()
+        data = json.loads(raw)
+        until = data.get("locked_until")
+        return AdminState(
+            failures=int(data.get("failures", 0)),
+            locked_until=datetime.fromisoformat(until) if until else None,
+            pin_hash=data.get("pin_hash"),
+        )
+
+    def save(self, state: AdminState) -> None:
+        raw = json.dumps(
+            {
+                "failures": state.failures,
+                "locked_until": state.locked_until.isoformat() if state.locked_until else None,
+                "pin_hash": state.pin_hash,
+            }
+        )
+        with self._db.write() as conn:
+            set_state(conn, self.KEY, raw)
+
+
+@dataclass(frozen=True)
+class EraseResult:
+    nip: str
+    templates_deleted: int
+    snapshots_deleted: int
+
+
+# --------------------------------------------------------------------------- the store
+
+
+class Store:
+    """The open local store of one kiosk. Thread-safe: every call opens its own transaction."""
+
+    def __init__(
+        self,
+        db: Database,
+        keys: DeviceKeys,
+        device_id: str,
+        data_dir: Path,
+        snapshots: SnapshotStore,
+    ) -> None:
+        self.db = db
+        self.keys = keys
+        self.device_id = device_id
+        self.data_dir = data_dir
+        self.snapshots = snapshots
+        self.outbox = Outbox(db)
+        self.templates = TemplateStore(db, keys.template_key)
+        self.employees = EmployeeStore(db)
+        self.audit = AuditLog(db)
+        self.state = DeviceStateStore(db)
+        self.admin_state = SqliteAdminStateStore(db)
+
+    @classmethod
+    def open(
+        cls,
+        data_dir: Path,
+        *,
+        device_id: str,
+        key_dir: Path | None = None,
+        snapshot_retention_days: int = 60,
+        snapshot_max_mb: int = 500,
+    ) -> Store:
+        """Open (or create) the store in ``data_dir``; see the module docstring for refusals."""
+        db = open_database(data_dir)
+        try:
+            keys = _load_checked_keys(db, key_dir or data_dir / "keys")
+        except BaseException:
+            db.dispose()
+            raise
+        snapshots = SnapshotStore(
+            data_dir / SNAPSHOT_DIR, snapshot_retention_days, snapshot_max_mb * 1024 * 1024
+        )
+        return cls(db, keys, device_id, data_dir, snapshots)
+
+    @classmethod
+    def from_config(cls, cfg: HadirConfig) -> Store:
+        return cls.open(
+            cfg.data_dir,
+            device_id=cfg.device.id,
+            key_dir=key_dir_for(cfg.data_dir, cfg.store),
+            snapshot_retention_days=cfg.store.snapshot_retention_days,
+            snapshot_max_mb=cfg.store.snapshot_max_mb,
+        )
+
+    def close(self) -> None:
+        self.db.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def punch_count(self) -> int:
+        with self.db.read() as conn:
+            return int(conn.execute(select(func.max(Punch.pk))).scalar() or 0)
+
+    def punch_times(self, nip: str, start: datetime, end: datetime) -> list[datetime]:
+        """UTC times of ``nip``'s punches with ``start <= utc < end`` (for the rules)."""
+        with self.db.read() as conn:
+            return punch_times(conn, nip, start, end)
+
+    def erase_person(self, nip: str, actor: str) -> EraseResult:
+        """Delete the face templates and punch snapshots of one person; punches stay.
+
+        The erasure is audit logged (who, whom, how many), never what was erased.
+        """
+        validate_nip(nip)
+        with self.db.write() as conn:
+            templates = conn.execute(delete(FaceTemplate).where(FaceTemplate.nip == nip)).rowcount
+            rels = list(
+                conn.execute(
+                    select(Punch.snapshot).where(Punch.nip == nip, Punch.snapshot.is_not(None))
+                ).scalars()
+            )
+            conn.execute(update(Punch).where(Punch.nip == nip).values(snapshot=None))
+            append_audit(
+                conn,
+                actor,
+                "erase_person",
+                nip,
+                f"templates={templates} snapshots={len(rels)}",
+            )
+        removed = 0
+        for rel in rels:
+            if rel is not None:
+                self.snapshots.remove(rel)
+                removed += 1
+        log.info("erased biometrics of one person: %d templates, %d snapshots", templates, removed)
+        return EraseResult(nip=nip, templates_deleted=int(templates), snapshots_deleted=removed)
+
+
+def punch_times(conn: Connection, nip: str, start: datetime, end: datetime) -> list[datetime]:
+    from attendance.ids import parse_utc
+
+    rows = conn.execute(
+        select(Punch.utc).where(
+            Punch.nip == nip, Punch.utc >= format_utc(start), Punch.utc < format_utc(end)
+        )
+    ).scalars()
+    return [parse_utc(u) for u in rows]
+
+
+def key_dir_for(data_dir: Path, section: StoreSection) -> Path:
+    return Path(section.key_dir) if section.key_dir else data_dir / "keys"
+
+
+def _load_checked_keys(db: Database, key_dir: Path) -> DeviceKeys:
+    with db.read() as conn:
+        has_data = bool(
+            conn.execute(select(Punch.pk).limit(1)).first()
+            or conn.execute(select(FaceTemplate.id).limit(1)).first()
+        )
+        signing_fp = get_state(conn, _SIGNING_FP)
+        template_fp = get_state(conn, _TEMPLATE_FP)
+    may_create = not has_data and signing_fp is None and template_fp is None
+    keys = load_keys(key_dir, may_create=may_create)
+    for name, want, got in (
+        ("signing", signing_fp, keys.signing_fingerprint),
+        ("template", template_fp, keys.template_fingerprint),
+    ):
+        if want is not None and want != got:
+            raise KeyFileError(
+                f"the {name} key in {key_dir} does not belong to this database (fingerprint "
+                f"{got}, the database expects {want}). Restore this kiosk's own key files; "
+                "keys of another kiosk cannot read its templates or continue its chain."
+            )
+    if signing_fp is None or template_fp is None:
+        with db.write() as conn:
+            set_state(conn, _SIGNING_FP, keys.signing_fingerprint)
+            set_state(conn, _TEMPLATE_FP, keys.template_fingerprint)
+    return keys
+
+
+def chunked(items: Sequence[str], size: int = 500) -> Iterable[Sequence[str]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
