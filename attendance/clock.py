@@ -21,6 +21,7 @@ import ctypes
 import ctypes.util
 import logging
 import subprocess
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -250,6 +251,7 @@ class ClockStamp:
     monotonic_ns: int
     boot_id: str
     state: ClockState
+    jump: ClockJump | None = None  # set when this very reading revealed a jump
 
 
 class ClockTrust:
@@ -297,6 +299,7 @@ class ClockTrust:
         self._offsets: list[ServerOffset] = []
         self._os_state: bool | None = None
         self._os_checked_at: tuple[str, int] | None = None
+        self._lock = threading.Lock()  # the kiosk observes on a timer while punches stamp
 
     # ------------------------------------------------------------------ readings
 
@@ -309,8 +312,8 @@ class ClockTrust:
 
     def observe(self) -> ClockJump | None:
         """Take a reading, compare it with the previous one; return a jump if one is seen."""
-        reading = self.read()
-        return self._compare(reading)
+        with self._lock:
+            return self._compare(self.read())
 
     def _compare(self, reading: ClockReading) -> ClockJump | None:
         last, self._last = self._last, reading
@@ -352,14 +355,15 @@ class ClockTrust:
         recent and within the jump tolerance; a larger offset means our clock
         is wrong and keeps the state ``"unsynced"`` until the OS corrects it.
         """
-        reading = self.read()
-        when = at if at is not None else reading.wall_utc
-        if when.tzinfo is None:
+        if at is not None and at.tzinfo is None:
             raise ValueError("apply_server_offset needs an aware datetime")
-        record = ServerOffset(
-            float(offset_seconds), when.astimezone(UTC), reading.boot_id, reading.monotonic_ns
-        )
-        self._offsets.append(record)
+        with self._lock:
+            reading = self.read()
+            when = at if at is not None else reading.wall_utc
+            record = ServerOffset(
+                float(offset_seconds), when.astimezone(UTC), reading.boot_id, reading.monotonic_ns
+            )
+            self._offsets.append(record)
         if abs(offset_seconds) > self.jump_tolerance_s:
             log.warning("server says the local clock is off by %+.3f s", offset_seconds)
         return record
@@ -374,11 +378,11 @@ class ClockTrust:
 
     def stamp(self) -> ClockStamp:
         """One reading for a punch: its UTC, monotonic time, boot id and clock state."""
-        reading = self.read()
-        self._compare(reading)
-        return ClockStamp(
-            reading.wall_utc, reading.monotonic_ns, reading.boot_id, self._state(reading)
-        )
+        with self._lock:
+            reading = self.read()
+            jump = self._compare(reading)
+            state = self._state(reading)
+        return ClockStamp(reading.wall_utc, reading.monotonic_ns, reading.boot_id, state, jump)
 
     def state_for_punch(self) -> ClockState:
         return self.stamp().state

@@ -41,13 +41,16 @@ def test_wall_jump_marks_punches_suspect_for_a_window() -> None:
     before = trust.last_reading()
     clock.advance(1)
     clock.jump_wall(3600)  # NTP corrects a clock that was an hour behind
-    assert trust.state_for_punch() == "suspect"
+    stamp = trust.stamp()
+    assert stamp.state == "suspect" and stamp.jump is not None
     (jump,) = trust.jumps()
+    assert stamp.jump == jump
     assert jump.after == before
     assert jump.step_seconds == pytest.approx(3600)
     assert jump.seen.boot_id == "fake-boot-1"
     clock.advance(599)
-    assert trust.state_for_punch() == "suspect"
+    later = trust.stamp()
+    assert later.state == "suspect" and later.jump is None
     clock.advance(2)
     assert trust.state_for_punch() == "synced"
     assert len(trust.jumps()) == 1  # the window's end is not another jump
