@@ -1,0 +1,201 @@
+"""SQLAlchemy 2.0 models of the central server's database.
+
+The schema is created and evolved only by the Alembic revisions in
+``server/migrations/versions`` (applied at start by :mod:`server.db`);
+``tests/test_server_db.py`` checks that these models and the migrated schema
+agree. Times are naive UTC (the same on SQLite and PostgreSQL). Each index
+names the query it serves.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets BIGINT.
+BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Device(Base):
+    """A registered kiosk: its signing key and the hash of its bearer token."""
+
+    __tablename__ = "devices"
+    __table_args__ = (
+        # Authentication: every device request looks its token up by hash.
+        Index("ix_devices_token_hash", "token_hash", unique=True),
+    )
+
+    device_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    opd_code: Mapped[str] = mapped_column(String(32))
+    public_key: Mapped[str] = mapped_column(String(64))  # hex, raw Ed25519
+    token_hash: Mapped[str] = mapped_column(String(64))  # hex SHA-256 of the token
+    status: Mapped[str] = mapped_column(String(16))  # active | revoked
+    registered_utc: Mapped[datetime] = mapped_column(DateTime())
+    revoked_utc: Mapped[datetime | None] = mapped_column(DateTime(), nullable=True)
+    last_seen_utc: Mapped[datetime | None] = mapped_column(DateTime(), nullable=True)
+    health: Mapped[str | None] = mapped_column(Text(), nullable=True)  # JSON of the heartbeat
+
+
+class EnrollmentCode(Base):
+    """A one-time code an admin hands to the kiosk installer (only its hash is kept)."""
+
+    __tablename__ = "enrollment_codes"
+
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    opd_code: Mapped[str] = mapped_column(String(32))
+    created_utc: Mapped[datetime] = mapped_column(DateTime())
+    expires_utc: Mapped[datetime] = mapped_column(DateTime())
+    used_utc: Mapped[datetime | None] = mapped_column(DateTime(), nullable=True)
+    used_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class Punch(Base):
+    """A punch from a kiosk (signed, chained) or from an ADMS machine (unsigned)."""
+
+    __tablename__ = "punches"
+    __table_args__ = (
+        # Chain checks (predecessor/successor by seq) and the gap list per device.
+        Index("ix_punches_device_seq", "device_id", "seq"),
+        # Admin list filtered by NIP (and date).
+        Index("ix_punches_nip_utc", "nip", "utc"),
+        # Admin list by date range.
+        Index("ix_punches_utc", "utc"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    device_id: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(8))  # native | adms
+    seq: Mapped[int | None] = mapped_column(BigInteger(), nullable=True)
+    prev_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    record_hash: Mapped[str] = mapped_column(String(64))
+    nip: Mapped[str] = mapped_column(String(18))
+    utc: Mapped[datetime] = mapped_column(DateTime())
+    local_offset_minutes: Mapped[int] = mapped_column(Integer())
+    clock_state: Mapped[str] = mapped_column(String(16))
+    verify_mode: Mapped[str] = mapped_column(String(16))
+    direction: Mapped[str] = mapped_column(String(16))
+    flags: Mapped[str] = mapped_column(String(128), default="")  # comma separated
+    signature: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    record: Mapped[str] = mapped_column(Text())  # the record as received (JSON)
+    received_utc: Mapped[datetime] = mapped_column(DateTime())
+
+
+class Employee(Base):
+    """The roster, imported by the admin and published to the kiosks."""
+
+    __tablename__ = "employees"
+    __table_args__ = (
+        # ADMS ingest: PIN -> NIP.
+        Index("ix_employees_adms_pin", "adms_pin"),
+    )
+
+    nip: Mapped[str] = mapped_column(String(18), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    opd_code: Mapped[str] = mapped_column(String(32))
+    employee_type: Mapped[str] = mapped_column(String(20))
+    schedule_group: Mapped[str] = mapped_column(String(64))
+    adms_pin: Mapped[str] = mapped_column(String(32))
+    active: Mapped[bool] = mapped_column(Boolean())
+    updated_utc: Mapped[datetime] = mapped_column(DateTime())
+
+
+class Template(Base):
+    """A face template (float32 little-endian) enrolled at some kiosk."""
+
+    __tablename__ = "templates"
+    __table_args__ = (
+        # Erasure: all templates of one person.
+        Index("ix_templates_nip", "nip"),
+    )
+
+    template_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    nip: Mapped[str] = mapped_column(String(18))
+    model_name: Mapped[str] = mapped_column(String(100))
+    model_version: Mapped[str] = mapped_column(String(32))
+    vector: Mapped[bytes] = mapped_column(LargeBinary())
+    source_device: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_utc: Mapped[datetime] = mapped_column(DateTime())
+    received_utc: Mapped[datetime] = mapped_column(DateTime())
+
+
+class Change(Base):
+    """The change feed: the latest change per (kind, key), ordered by ``seq``.
+
+    ``seq`` never repeats (AUTOINCREMENT on SQLite, a sequence on PostgreSQL),
+    so deleting a superseded change and inserting its successor keeps cursors
+    monotonic.
+    """
+
+    __tablename__ = "changes"
+    __table_args__ = (
+        # Compaction: find the previous change of the same document.
+        UniqueConstraint("kind", "key", name="uq_changes_kind_key"),
+        {"sqlite_autoincrement": True},
+    )
+
+    seq: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    key: Mapped[str] = mapped_column(String(128))
+    op: Mapped[str] = mapped_column(String(8))  # upsert | delete
+    data: Mapped[str | None] = mapped_column(Text(), nullable=True)  # JSON
+    created_utc: Mapped[datetime] = mapped_column(DateTime())
+
+
+class AdmsUser(Base):
+    """A user line (``USER PIN=..``) reported by an ADMS machine."""
+
+    __tablename__ = "adms_users"
+
+    serial: Mapped[str] = mapped_column(String(64), primary_key=True)
+    pin: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    privilege: Mapped[str] = mapped_column(String(16))
+    updated_utc: Mapped[datetime] = mapped_column(DateTime())
+
+
+class AdmsUnmatched(Base):
+    """An ATTLOG line whose PIN maps to no employee: kept for the admin, not lost."""
+
+    __tablename__ = "adms_unmatched"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # uuid5 like a punch
+    serial: Mapped[str] = mapped_column(String(64))
+    pin: Mapped[str] = mapped_column(String(32))
+    local_time: Mapped[str] = mapped_column(String(19))
+    line: Mapped[str] = mapped_column(String(512))
+    received_utc: Mapped[datetime] = mapped_column(DateTime())
+
+
+class AdmsCommand(Base):
+    """A command queued for an ADMS machine, delivered on its next getrequest."""
+
+    __tablename__ = "adms_commands"
+    __table_args__ = (
+        # getrequest: the queued commands of one serial.
+        Index("ix_adms_commands_serial_status", "serial", "status"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    serial: Mapped[str] = mapped_column(String(64))
+    command: Mapped[str] = mapped_column(String(1024))
+    status: Mapped[str] = mapped_column(String(16))  # queued | sent | done
+    return_code: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    created_utc: Mapped[datetime] = mapped_column(DateTime())
+    sent_utc: Mapped[datetime | None] = mapped_column(DateTime(), nullable=True)
