@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from attendance.config import RulesSection
 from attendance.rules import PunchRules, describe, direction_label
@@ -290,3 +293,45 @@ def test_local_offset_and_naive_input(rules: PunchRules) -> None:
         rules.decide("default", at(f"{MON} 07:40:00"), [datetime(2026, 11, 30, 0, 10)])
     with pytest.raises(ValueError, match="lang"):
         describe(d, "fr")
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    offsets=st.lists(st.integers(min_value=0, max_value=24 * 3600 - 1), min_size=1, max_size=12),
+    window=st.integers(min_value=0, max_value=30),
+)
+def test_a_day_of_random_punches_keeps_the_invariants(offsets: list[int], window: int) -> None:
+    rules = PunchRules(
+        RulesSection(duplicate_window_minutes=window),
+        ScheduleBook.builtin(),
+        HolidayCalendar(),
+        WIB,
+    )
+    midnight = at(f"{MON} 00:00:00")
+    stored: list[datetime] = []
+    directions = []
+    for offset in sorted(offsets):
+        now = midnight + timedelta(seconds=offset)
+        start, end = rules.query_range("default", now)
+        d = rules.decide("default", now, [p for p in stored if start <= p < end])
+        assert d.work_date == date(2026, 11, 30)
+        if d.duplicate_of is not None:
+            assert abs(now - d.duplicate_of) < timedelta(minutes=window)
+            continue
+        stored.append(now)
+        directions.append(d.direction)
+        local = now.astimezone(WIB).replace(second=0, microsecond=0)
+        assert d.scheduled_start is not None and d.scheduled_end is not None
+        if d.direction == "masuk":
+            expected = max(0, int((local - d.scheduled_start).total_seconds() // 60))
+            assert d.late_minutes == expected and d.early_minutes == 0
+        else:
+            expected = max(0, int((d.scheduled_end - local).total_seconds() // 60))
+            assert d.early_minutes == expected and d.late_minutes == 0
+        assert (d.category is None) == (expected == 0)
+    # Only the first stored punch may be masuk; stored punches are a window apart.
+    assert "masuk" not in directions[1:]
+    gaps = [b - a for a, b in itertools.pairwise(stored)]
+    assert all(g >= timedelta(minutes=window) for g in gaps)
+    summary = rules.summarize("default", date(2026, 11, 30), stored)
+    assert summary.pulang == (stored[-1] if directions[-1] == "pulang" else None)
