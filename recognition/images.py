@@ -16,12 +16,13 @@ Limits, and why:
   (48 MP) and the 50 MP photos of current phones load; anything larger is
   refused with a message asking for a smaller copy. Checked before decoding
   for JPEG, PNG, BMP and PNM; other formats are checked right after decoding.
-* ``DEFAULT_MAX_SIDE`` (4096 px): a loaded image whose longest side is
-  larger is downscaled with area averaging, so the 8000x6000 photo comes
-  back as 4096x3072 (faces in such photos are far larger than any detector
-  or the embedding needs). A JPEG at least twice as large as the target is
-  first decoded at 1/2, 1/4 or 1/8 scale (libjpeg's DCT scaling: cheap in
-  time and memory), never below the target. Pass ``max_side=None`` to keep
+* ``DEFAULT_MAX_SIDE`` (4096 px): an image whose longest side is larger is
+  shrunk by the smallest power of two that makes it fit, so the 8000x6000
+  photo comes back as 4000x3000 (faces in such photos are far larger than
+  any detector or the embedding needs). Powers of two are cheap: JPEGs are
+  decoded directly at 1/2, 1/4 or 1/8 scale (libjpeg's DCT scaling, half
+  the time and a quarter of the memory of a full decode), other formats
+  are area-averaged by an integer factor. Pass ``max_side=None`` to keep
   the full size.
 
 Alpha is composited over white (ID photos have plain backgrounds); 3-channel
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 import struct
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -90,7 +92,7 @@ def load_image(
     else:
         flags = cv2.IMREAD_COLOR
         if fmt == "jpeg" and declared is not None and max_side is not None:
-            flags = _jpeg_reduced_flag(max(declared), max_side)
+            flags = _JPEG_REDUCED.get(min(8, _shrink_factor(max(declared), max_side)), flags)
         # IMREAD_COLOR applies the EXIF orientation (and makes grey 3-channel).
         decoded = cv2.imdecode(buf, flags)
     if decoded is None or decoded.size == 0:
@@ -99,13 +101,12 @@ def load_image(
     height, width = decoded.shape[:2]
     if declared is None:
         _check_pixels(p, width, height, max_pixels)
+    if max_side is not None and max(height, width) > max_side:
+        decoded = _shrink(decoded, _shrink_factor(max(height, width), max_side))
     try:
-        rgb = to_rgb(decoded)
+        return to_rgb(decoded)
     except ImageError as exc:
         raise ImageError(f"{p}: {exc}") from None
-    if max_side is not None and max(rgb.shape[:2]) > max_side:
-        rgb = _fit(rgb, max_side)
-    return rgb
 
 
 def to_rgb(frame: npt.NDArray[np.generic]) -> Image:
@@ -301,23 +302,27 @@ def _png_has_alpha(data: bytes) -> bool:
     return len(data) > 25 and data[25] in (4, 6)
 
 
-def _jpeg_reduced_flag(longest: int, max_side: int) -> int:
-    """The IMREAD flag decoding a JPEG at the coarsest scale still >= max_side, if any."""
-    for factor, flag in (
-        (8, cv2.IMREAD_REDUCED_COLOR_8),
-        (4, cv2.IMREAD_REDUCED_COLOR_4),
-        (2, cv2.IMREAD_REDUCED_COLOR_2),
-    ):
-        if longest // factor >= max_side:
-            return int(flag)
-    return int(cv2.IMREAD_COLOR)
+_JPEG_REDUCED = {
+    2: cv2.IMREAD_REDUCED_COLOR_2,
+    4: cv2.IMREAD_REDUCED_COLOR_4,
+    8: cv2.IMREAD_REDUCED_COLOR_8,
+}
 
 
-def _fit(rgb: Image, max_side: int) -> Image:
-    height, width = rgb.shape[:2]
-    scale = max_side / max(height, width)
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    return as_image(cv2.resize(rgb, size, interpolation=cv2.INTER_AREA))
+def _shrink_factor(longest: int, max_side: int) -> int:
+    """The smallest power of two f with longest / f <= max_side."""
+    factor = 1
+    while longest > max_side * factor:
+        factor *= 2
+    return factor
+
+
+def _shrink(decoded: npt.NDArray[Any], factor: int) -> npt.NDArray[Any]:
+    """Area-average by an integer factor (before RGB conversion: fewer pixels to convert)."""
+    height, width = decoded.shape[:2]
+    size = (max(1, -(-width // factor)), max(1, -(-height // factor)))
+    out: npt.NDArray[Any] = np.asarray(cv2.resize(decoded, size, interpolation=cv2.INTER_AREA))
+    return out
 
 
 # --- pixel conversion --------------------------------------------------------
