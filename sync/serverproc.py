@@ -53,6 +53,16 @@ class ServerProcess:
         self.config_path = data_dir / "server-config.toml"
         self.log_path = log_path or data_dir / "server.log"
         self._proc: subprocess.Popen[bytes] | None = None
+        # HADIR_SERVER_COMMAND (space separated) replaces `python -m hadir.cli server`.
+        override = os.environ.get("HADIR_SERVER_COMMAND", "").split()
+        self.command_prefix = override or [
+            sys.executable,
+            "-m",
+            "hadir.cli",
+            "--log-level",
+            "WARNING",
+            "server",
+        ]
         data_dir.mkdir(parents=True, exist_ok=True)
         self.config_path.write_text(
             "[device]\n"
@@ -78,16 +88,7 @@ class ServerProcess:
         env["HADIR_CONFIG"] = str(self.config_path)
         with self.log_path.open("ab") as logf:
             self._proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "hadir.cli",
-                    "--log-level",
-                    "WARNING",
-                    "server",
-                    "--config",
-                    str(self.config_path),
-                ],
+                [*self.command_prefix, "--config", str(self.config_path)],
                 stdout=logf,
                 stderr=subprocess.STDOUT,
                 env=env,

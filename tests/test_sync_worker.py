@@ -1,0 +1,226 @@
+"""SyncWorker against a REAL `hadir server` on loopback (subprocess, temp data dir).
+
+register + push, replay -> duplicates only, a rejected record is quarantined and
+does not block the rest, 401 -> "perangkat belum terdaftar", roster and
+templates pulled by cursor, templates pushed, clock offset, status.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import requests
+
+from sync.client import NativeClient
+from sync.credentials import load_credentials
+from sync.retry import UNREGISTERED_TEXT, UnauthorizedError
+from sync.serverproc import AdminApi, ServerProcess
+from sync.simkiosk import SimKiosk
+from sync.worker import CURSOR_KEY
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    with ServerProcess(tmp_path_factory.mktemp("server")) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def admin(server: ServerProcess) -> AdminApi:
+    return AdminApi(server.url, server.admin_token())
+
+
+_counter = iter(range(10_000))
+
+
+@pytest.fixture
+def kiosk(tmp_path: Path, server: ServerProcess, admin: AdminApi) -> Iterator[SimKiosk]:
+    k = SimKiosk.create(tmp_path / "kiosk", f"kiosk-w{next(_counter)}", people=20)
+    k.register(server.url, admin.enrollment_code())
+    yield k
+    k.close()
+
+
+def test_register_and_push_delivers_every_punch_once(kiosk: SimKiosk, admin: AdminApi) -> None:
+    ids = kiosk.record(1200)
+    worker = kiosk.worker(batch_size=500)
+    result = worker.run_once()
+    assert result.delivered == 1200 and result.duplicates == 0 and result.batches == 3
+    found, missing = admin.lookup(ids)
+    assert found == 1200 and missing == []
+    stats = kiosk.store.outbox.stats()
+    assert stats.pending == 0 and stats.delivered == 1200 and stats.quarantined == 0
+    status = worker.status()
+    assert status.state == "online" and status.pending == 0 and status.last_error is None
+    assert status.last_success_utc is not None and status.text == "tersinkron"
+    device = next(d for d in admin.devices() if d["device_id"] == kiosk.device_id)
+    assert device["punches"] == 1200 and device["gaps"] == []
+    assert device["health"] is not None and device["health"]["queue_length"] == 0
+
+
+def test_replayed_batch_yields_only_duplicates(kiosk: SimKiosk, admin: AdminApi) -> None:
+    kiosk.record(50)
+    worker = kiosk.worker(batch_size=100)
+    assert worker.run_once().delivered == 50
+    # Replay what the kiosk already sent (e.g. an answer lost on the way back).
+    items_sql = "UPDATE outbox SET state = 'ready'"
+    with kiosk.store.db.write() as conn:
+        conn.exec_driver_sql(items_sql)
+    again = worker.run_once()
+    assert again.delivered == 0 and again.duplicates == 50
+    device = next(d for d in admin.devices() if d["device_id"] == kiosk.device_id)
+    assert device["punches"] == 50
+
+
+def test_rejected_record_is_quarantined_and_does_not_block(
+    kiosk: SimKiosk, admin: AdminApi
+) -> None:
+    ids = kiosk.record(30)
+    # Alter one stored punch after signing: the server must reject its signature.
+    with kiosk.store.db.write() as conn:
+        conn.exec_driver_sql("UPDATE punches SET liveness = 'forged' WHERE id = ?", (ids[7],))
+    worker = kiosk.worker(batch_size=10)
+    result = worker.run_once()
+    assert result.quarantined == 1 and result.delivered == 29
+    assert kiosk.store.outbox.quarantined()[0][0] == ids[7]
+    assert "signature" in kiosk.store.outbox.quarantined()[0][1]
+    found, missing = admin.lookup(ids)
+    assert found == 29 and missing == [ids[7]]
+    assert worker.status().quarantined == 1 and worker.status().pending == 0
+
+
+def test_whole_request_refusal_is_split_down_to_the_bad_record(
+    kiosk: SimKiosk, admin: AdminApi
+) -> None:
+    ids = kiosk.record(16)
+    # A record the server cannot even parse as a punch (seq as text) spoils the request;
+    # the worker halves the batch until the record stands alone.
+    with kiosk.store.db.write() as conn:
+        conn.exec_driver_sql("UPDATE punches SET seq = 'x' WHERE id = ?", (ids[5],))
+    worker = kiosk.worker(batch_size=16)
+    result = worker.run_once()
+    assert result.delivered == 15 and result.quarantined == 1
+    assert [q[0] for q in kiosk.store.outbox.quarantined()] == [ids[5]]
+    found, _ = admin.lookup(ids)
+    assert found == 15
+
+
+def test_revoked_device_stops_with_unregistered_status(kiosk: SimKiosk, admin: AdminApi) -> None:
+    kiosk.record(5)
+    admin.revoke(kiosk.device_id)
+    worker = kiosk.worker()
+    with pytest.raises(UnauthorizedError):
+        worker.run_once()
+    status = worker.status()
+    assert status.state == "unregistered" and status.text == UNREGISTERED_TEXT
+    assert status.last_error is not None and UNREGISTERED_TEXT in status.last_error
+    assert status.pending == 5  # nothing marked delivered, nothing claimed
+    assert kiosk.store.outbox.stats().claimed == 0
+
+
+def test_unregistered_kiosk_says_so(tmp_path: Path) -> None:
+    k = SimKiosk.create(tmp_path / "k", "kiosk-never", people=2)
+    try:
+        k.record(2)
+        worker = k.worker()
+        with pytest.raises(UnauthorizedError):
+            worker.run_once()
+        assert worker.status().text == UNREGISTERED_TEXT
+        assert load_credentials(k.key_dir) is None
+    finally:
+        k.close()
+
+
+def test_thread_loop_survives_outage_and_sync_now(
+    kiosk: SimKiosk, server: ServerProcess, admin: AdminApi
+) -> None:
+    ids = kiosk.record(40)
+    # Point the kiosk at a dead port first: offline, nothing lost, nothing claimed.
+    creds = load_credentials(kiosk.key_dir)
+    assert creds is not None
+    from sync.credentials import Credentials, save_credentials
+    from sync.serverproc import free_port
+
+    save_credentials(
+        kiosk.key_dir, Credentials(f"http://127.0.0.1:{free_port()}", creds.device_id, creds.token)
+    )
+    changed = threading.Event()
+    worker = kiosk.worker(timeout=1.0, on_roster_changed=changed.set)
+    worker.start()
+    try:
+        deadline = time.monotonic() + 10
+        while worker.status().state != "offline" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        status = worker.status()
+        assert status.state == "offline" and status.pending == 40 and status.last_error
+        assert status.text.startswith("offline")
+        time.sleep(0.01)
+        save_credentials(kiosk.key_dir, creds)  # the network is back
+        worker.sync_now()
+        deadline = time.monotonic() + 15
+        while worker.status().pending and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert worker.status().pending == 0
+    finally:
+        worker.stop()
+    found, _ = admin.lookup(ids)
+    assert found == 40
+
+
+def test_roster_and_templates_flow_between_kiosks(
+    tmp_path: Path, server: ServerProcess, admin: AdminApi
+) -> None:
+    a = SimKiosk.create(tmp_path / "a", "kiosk-ta", people=3)
+    b = SimKiosk.create(tmp_path / "b", "kiosk-tb", people=1)
+    try:
+        a.register(server.url, admin.enrollment_code())
+        b.register(server.url, admin.enrollment_code())
+        nip = a.nips[0]
+        csv = "nip,name,opd,type,schedule_group\n" + "".join(
+            f"{n},Pegawai {i},DISKOMINFO,PNS,default\n" for i, n in enumerate(a.nips)
+        )
+        assert admin.import_employees(csv)["errors"] == []
+        vec = np.linspace(-0.2, 0.2, 128).astype(np.float32)
+        tid = a.store.templates.add(nip, vec, quality=0.9)
+        changed: list[int] = []
+        wa = a.worker(on_roster_changed=lambda: changed.append(1))
+        ra = wa.run_once()
+        assert ra.templates_uploaded == 1
+        assert a.store.templates.pending_upload() == []
+        wb = b.worker(on_roster_changed=lambda: changed.append(2))
+        rb = wb.run_once()
+        assert rb.changes_applied >= 4 and 2 in changed
+        got = b.store.templates.for_person(nip)
+        assert [info.template_id for info, _ in got] == [tid]
+        assert np.allclose(got[0][1], vec)
+        emp = b.store.employees.get(a.nips[2])
+        assert emp is not None and emp.name == "Pegawai 2"
+        cursor = int(b.store.state.get(CURSOR_KEY) or 0)
+        assert cursor > 0
+        assert wb.run_once().changes_applied == 0  # nothing new behind the cursor
+        # stored encrypted: the raw bytes are not in the database
+        raw = vec.astype("<f4").tobytes()
+        assert raw not in (tmp_path / "b" / "hadir.db").read_bytes()
+        assert base64.b64encode(raw) not in (tmp_path / "b" / "hadir.db").read_bytes()
+        assert wb.clock_offset() is not None and abs(wb.clock_offset() or 0.0) < 5
+    finally:
+        a.close()
+        b.close()
+
+
+def test_native_client_against_real_server_time_and_errors(server: ServerProcess) -> None:
+    client = NativeClient(server.url, timeout=5, token="not-a-real-token-000000")
+    t = client.server_time()
+    assert abs(t.unix_ms / 1000 - time.time()) < 5
+    with pytest.raises(UnauthorizedError):
+        client.push_punches([{"id": "x"}])
+    raw = requests.post(server.url + "/api/v1/punches", data="{", timeout=5)
+    assert raw.status_code in (400, 401)
+    json.loads(raw.text)
