@@ -34,7 +34,7 @@ import re
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, tzinfo
 from pathlib import Path
 from typing import Any, Literal
 
@@ -200,7 +200,7 @@ class ScheduleBook:
         day = local.date()
         return day if local.time().replace(tzinfo=None) >= g.day_start else day - timedelta(1)
 
-    def plan(self, group: str, work_date: date, tz: Any) -> DayPlan:
+    def plan(self, group: str, work_date: date, tz: tzinfo) -> DayPlan:
         """Place the group's shift and windows of ``work_date`` on the local timeline."""
         g = self.group(group)
         shift, variant = self.shift_on(g.name, work_date)
@@ -596,7 +596,7 @@ def _date(value: Any, where: str) -> date:
     return value
 
 
-def _place(day: date, t: time, day_start: time, tz: Any) -> datetime:
+def _place(day: date, t: time, day_start: time, tz: tzinfo | None) -> datetime:
     """First occurrence of ``t`` at or after ``day day_start``."""
     dt = datetime.combine(day, t, tzinfo=tz)
     return dt + timedelta(1) if t < day_start else dt
