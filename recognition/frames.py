@@ -41,6 +41,9 @@ Sleep = Callable[[float], None]
 
 #: Consecutive failed camera reads before the camera counts as lost.
 CAMERA_MAX_FAILED_READS = 3
+#: A failed read that took this long was a driver time-out (V4L2 waits up to
+#: 10 s): the camera counts as lost at once instead of after three of them.
+CAMERA_READ_TIMEOUT_SECONDS = 1.0
 
 
 class FrameSourceError(RuntimeError):
@@ -228,11 +231,14 @@ class CameraSource(FrameSource):
         self._pending = None
         failures = 0
         while image is None:
+            started = time.monotonic()
             ok, grabbed = self._cap.read()
             if ok and grabbed is not None:
                 image = grabbed
                 break
             failures += 1
+            if time.monotonic() - started >= CAMERA_READ_TIMEOUT_SECONDS:
+                raise SourceLostError(f"{self.description} timed out waiting for a frame")
             if failures >= CAMERA_MAX_FAILED_READS:
                 raise SourceLostError(
                     f"{self.description} stopped delivering frames "
