@@ -234,7 +234,11 @@ def _declared_size(fmt: str, data: bytes, p: Path) -> tuple[int, int] | None:
             width, height = struct.unpack(">II", data[16:24])
             return int(width), int(height)
         if fmt == "bmp":
-            width, height = struct.unpack("<ii", data[18:26])
+            (header_size,) = struct.unpack("<I", data[14:18])
+            if header_size == 12:  # OS/2 BITMAPCOREHEADER: 16-bit dimensions
+                width, height = struct.unpack("<HH", data[18:22])
+            else:
+                width, height = struct.unpack("<ii", data[18:26])
             return abs(int(width)), abs(int(height))
         if fmt == "pnm":
             return _pnm_size(data)

@@ -185,6 +185,16 @@ def test_too_many_pixels_is_refused_before_decoding(tmp_path: Path) -> None:
         load_image(tmp_path / "liar.jpg")
 
 
+@pytest.mark.parametrize("suffix", [".bmp", ".webp", ".tiff", ".ppm"])
+def test_other_formats_load_and_respect_the_pixel_limit(tmp_path: Path, suffix: str) -> None:
+    path = tmp_path / f"a{suffix}"
+    assert cv2.imwrite(str(path), _gradient(40, 50))
+    img = load_image(path)
+    _assert_rgb(img, (40, 50))
+    with pytest.raises(ImageError, match=r"50x40 .*megapixels"):
+        load_image(path, max_pixels=1999)
+
+
 def test_pixel_limit_is_a_parameter(tmp_path: Path) -> None:
     path = tmp_path / "a.png"
     assert cv2.imwrite(str(path), _gradient(100, 100))
