@@ -60,7 +60,7 @@ from kiosk.state import (
 log = logging.getLogger(__name__)
 
 NIP_LENGTH = 18
-PIN_MIN, PIN_MAX = 4, 8
+PIN_MIN, PIN_MAX = 4, 12
 ADMIN_IDLE_SECONDS = 120.0
 SYNC_POLL_SECONDS = 2.0
 NOTICE_SECONDS = 3.0
@@ -501,6 +501,8 @@ class KioskController:
         if check.ok:
             self.screen = "admin_menu"
             self._touch()
+        elif check.not_set:
+            self.keypad = self._keypad_state(self.cat.text("admin.not_set"))
         elif check.locked_seconds > 0:
             seconds = max(1, round(check.locked_seconds))
             self.keypad = self._keypad_state(self.cat.text("admin.locked", seconds=seconds))

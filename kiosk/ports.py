@@ -87,6 +87,7 @@ class AdminCheck:
     ok: bool
     attempts_left: int = 0
     locked_seconds: float = 0.0
+    not_set: bool = False  # no admin PIN configured on this kiosk yet
 
 
 @dataclass(frozen=True)

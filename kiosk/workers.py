@@ -127,7 +127,12 @@ class FrameWorker(QObject):
         self.frames_processed = 0
         self.crashes = 0
         self.last_step_seconds = 0.0
+        # Callbacks run on the UI thread (the signals are queued to this object).
+        self.on_result: Callable[[int, object], None] | None = None
+        self.on_restarted: Callable[[], None] | None = None
         self.crashed.connect(self._on_crashed)
+        self.result.connect(self._deliver)
+        self.restarted.connect(self._announce_restart)
 
     def set_processor(self, generation: int, processor: Processor | None) -> None:
         with self._wake:
@@ -182,6 +187,16 @@ class FrameWorker(QObject):
             self.frames_processed += 1
             self.result.emit(generation, value)
 
+    @Slot(int, object)
+    def _deliver(self, generation: int, value: object) -> None:
+        if self.on_result is not None:
+            self.on_result(generation, value)
+
+    @Slot()
+    def _announce_restart(self) -> None:
+        if self.on_restarted is not None:
+            self.on_restarted()
+
     @Slot(str)
     def _on_crashed(self, reason: str) -> None:
         if self._stop.is_set():
@@ -204,7 +219,21 @@ class CameraMonitor(QObject):
 
     changed = Signal(bool, str)
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.on_change: Callable[[bool], None] | None = None
+        self.ok = True
+        self.reason = ""
+        self.changed.connect(self._deliver)
+
+    @Slot(bool, str)
+    def _deliver(self, ok: bool, reason: str) -> None:
+        self.ok, self.reason = ok, reason
+        if self.on_change is not None:
+            self.on_change(ok)
+
     def on_status(self, status: Any) -> None:
+        """Called on the grabber thread."""
         state = getattr(getattr(status, "state", None), "value", "")
         ok = state in ("running", "starting")
         self.changed.emit(ok, str(getattr(status, "reason", "")))

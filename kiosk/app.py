@@ -1,0 +1,315 @@
+"""Composition root: builds the whole kiosk from ``config.toml`` and runs it.
+
+:func:`build_kiosk` wires the store, the rules, the recorder, the engine,
+the gallery, the camera grabber, the frame worker, the task runner, sync and
+the controller together and returns a :class:`Kiosk` that tests can drive;
+:func:`run_kiosk` is the ``hadir kiosk`` command. ``--demo`` prepares a
+temporary data directory with a demo roster (see :mod:`kiosk.demo`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from hadir.command import CommandError, config_from_args
+
+if TYPE_CHECKING:
+    from PySide6.QtCore import QTimer
+
+    from attendance.config import HadirConfig
+    from attendance.store import Store
+    from kiosk.controller import KioskController
+    from kiosk.engine import EngineRecognizer
+    from kiosk.screens import KioskWindow
+    from kiosk.services import GalleryLoader, StoreAdmin, WorkerSync
+    from kiosk.workers import CameraMonitor, FrameWorker, TaskRunner
+    from recognition.faces import FaceEngine
+    from recognition.frames import FrameSource, LatestFrameGrabber
+    from sync.worker import SyncWorker
+
+log = logging.getLogger(__name__)
+
+TICK_MS = 250
+
+
+def build_engine(cfg: HadirConfig) -> FaceEngine:
+    """The face pipeline that ``[recognition.detector]`` and ``[recognition.quality]`` describe."""
+    from recognition.faces import FaceEngine, FaceModels, make_detector
+    from recognition.quality import QualityParams
+
+    det = cfg.recognition.detector
+    detector = make_detector(
+        det.backend, det.yunet_model, det.detect_width, det.upsample, det.min_confidence
+    )
+    quality = QualityParams(**dataclasses.asdict(cfg.recognition.quality))
+    return FaceEngine(detector, FaceModels(), quality)
+
+
+def build_source(cfg: HadirConfig) -> FrameSource:
+    from recognition.frames import CameraParams, source_from_params
+
+    return source_from_params(CameraParams(**dataclasses.asdict(cfg.camera)))
+
+
+@dataclass
+class Kiosk:
+    """Every long-lived object of a running kiosk (the composition's result)."""
+
+    cfg: HadirConfig
+    store: Store
+    engine: FaceEngine
+    loader: GalleryLoader
+    recognizer: EngineRecognizer
+    admin: StoreAdmin
+    grabber: LatestFrameGrabber
+    worker: FrameWorker
+    camera: CameraMonitor
+    runner: TaskRunner
+    controller: KioskController
+    window: KioskWindow
+    tick_timer: QTimer
+    sync_worker: SyncWorker | None = None
+    sync: WorkerSync | None = None
+    started_at: float = field(default_factory=time.monotonic)
+    ready_at: float | None = None
+    _stopped: bool = False
+
+    def start(self) -> None:
+        self.grabber.start()
+        self.worker.start()
+        if self.sync_worker is not None:
+            self.sync_worker.start()
+        self.tick_timer.start(TICK_MS)
+        self.controller.tick()
+        self.ready_at = time.monotonic()
+        log.info("kiosk ready in %.2f s", self.ready_at - self.started_at)
+
+    def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        self.tick_timer.stop()
+        self.window.preview_timer.stop()
+        self.worker.stop()
+        self.grabber.stop()
+        if self.sync_worker is not None:
+            self.sync_worker.stop(5.0)
+        self.runner.shutdown()
+        self.store.close()
+
+
+def build_kiosk(
+    cfg: HadirConfig,
+    source: FrameSource | None = None,
+    *,
+    engine: FaceEngine | None = None,
+    clock: Any = None,
+    on_quit: Callable[[], None] | None = None,
+) -> Kiosk:
+    """Build (not start) the kiosk from a validated config. Needs a QApplication."""
+    from PySide6.QtCore import QTimer
+
+    from attendance.admin import AdminGuard
+    from attendance.clock import ClockTrust, SystemClock
+    from attendance.recorder import PunchRecorder
+    from attendance.rules import PunchRules
+    from attendance.schedule import holiday_calendar_from_config, schedule_book_from_config
+    from attendance.store import Store, key_dir_for
+    from kiosk.controller import KioskController
+    from kiosk.engine import EngineEnrollment, EngineRecognizer
+    from kiosk.i18n import Catalogue
+    from kiosk.screens import KioskWindow
+    from kiosk.services import GalleryLoader, StoreAdmin, StorePunches, WorkerSync
+    from kiosk.sound import Beeper
+    from kiosk.workers import CameraMonitor, FrameWorker, TaskRunner
+    from recognition.decision import MatchParams
+    from recognition.frames import LatestFrameGrabber, SourceState
+    from recognition.gallery import GalleryHolder
+
+    tz = ZoneInfo(cfg.device.timezone)
+    cat = Catalogue(cfg.device.language)
+    store = Store.from_config(cfg)
+    try:
+        sys_clock = clock if clock is not None else SystemClock()
+        trust = ClockTrust(sys_clock)
+        rules = PunchRules(
+            cfg.rules,
+            schedule_book_from_config(cfg.rules),
+            holiday_calendar_from_config(cfg.rules),
+            tz,
+        )
+        recorder = PunchRecorder(store, rules, trust)
+        engine = engine or build_engine(cfg)
+        holder = GalleryHolder()
+        scope = cfg.device.opd_code if cfg.recognition.match.gallery_scope == "opd" else None
+        loader = GalleryLoader(store, holder, scope)
+        loader.reload()
+        params = MatchParams(**dataclasses.asdict(cfg.recognition.match))
+        recognizer = EngineRecognizer(engine, holder, params)
+
+        camera = CameraMonitor()
+        grabber = LatestFrameGrabber(
+            source or build_source(cfg),
+            reconnect_seconds=cfg.camera.reconnect_seconds,
+            on_status=camera.on_status,
+        )
+
+        sync_worker: SyncWorker | None = None
+        sync: WorkerSync | None = None
+        if cfg.sync.enabled:
+            from sync.retry import RetryPolicy
+            from sync.worker import SyncWorker
+
+            sync_worker = SyncWorker(
+                store,
+                key_dir_for(cfg.data_dir, cfg.store),
+                batch_size=cfg.sync.batch_size,
+                timeout_seconds=cfg.sync.timeout_seconds,
+                interval_seconds=cfg.sync.interval_seconds,
+                policy=RetryPolicy(max_backoff_seconds=cfg.sync.max_backoff_seconds),
+                on_roster_changed=loader.reload_quietly,
+                clock_trust=trust,
+                clock_lock=threading.Lock(),
+            )
+            sync = WorkerSync(sync_worker, cfg.sync.server_url)
+
+        guard = AdminGuard(store.admin_state, sys_clock, cfg.admin)
+
+        def camera_ok() -> bool:
+            return grabber.status.state in (SourceState.RUNNING, SourceState.STARTING)
+
+        admin = StoreAdmin(
+            store,
+            guard,
+            loader,
+            tz,
+            trust,
+            camera_ok,
+            lambda: sync.status() if sync is not None else None,
+            cfg.sync.server_url if cfg.sync.enabled else "",
+        )
+        enrollment = EngineEnrollment(
+            engine,
+            holder,
+            cfg.recognition.enrollment.samples,
+            cfg.recognition.enrollment.duplicate_threshold,
+            admin.save_templates,
+            admin.name_of,
+        )
+        runner = TaskRunner(max_workers=3)
+        beeper = Beeper(cfg.data_dir) if cfg.kiosk.sound else None
+        controller = KioskController(
+            catalogue=cat,
+            opd_name=cfg.device.opd_name,
+            timezone=tz,
+            recognizer=recognizer,
+            punches=StorePunches(store, recorder, cfg.device.language),
+            admin=admin,
+            enrollment=enrollment,
+            sync=sync,
+            runner=runner,
+            monotonic=time.monotonic,
+            result_seconds=cfg.kiosk.result_seconds,
+            on_success=beeper.play if beeper is not None else None,
+            on_quit=on_quit,
+        )
+        worker = FrameWorker(grabber)
+        worker.on_result = controller.on_frame_result
+        worker.on_restarted = controller.on_worker_restarted
+        camera.on_change = controller.on_camera
+
+        def wishes() -> None:
+            worker.set_processor(controller.generation, controller.frame_processor())
+
+        controller.subscribe(wishes)
+        wishes()
+
+        def newest() -> Any:
+            frame = grabber.latest()
+            return frame.image if frame is not None else None
+
+        window = KioskWindow(controller, frames=newest)
+        tick = QTimer(window)
+        tick.timeout.connect(controller.tick)
+        tick.timeout.connect(wishes)
+    except BaseException:
+        store.close()
+        raise
+    return Kiosk(
+        cfg=cfg,
+        store=store,
+        engine=engine,
+        loader=loader,
+        recognizer=recognizer,
+        admin=admin,
+        grabber=grabber,
+        worker=worker,
+        camera=camera,
+        runner=runner,
+        controller=controller,
+        window=window,
+        tick_timer=tick,
+        sync_worker=sync_worker,
+        sync=sync,
+    )
+
+
+def run_kiosk(args: argparse.Namespace) -> int:
+    """``hadir kiosk [--config FILE] [--demo] [--source PATH] [--exit-after S]``."""
+    import os
+
+    if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from attendance.configfile import ConfigError
+    from recognition.frames import FrameSourceError
+
+    cfg = config_from_args(args)
+    app = QApplication.instance() or QApplication(["hadir"])
+    demo_dir: Path | None = None
+    source: FrameSource | None = None
+    engine: FaceEngine | None = None
+    if args.demo:
+        from kiosk.demo import prepare_demo
+
+        demo = prepare_demo(cfg, args.source)
+        cfg, source, engine, demo_dir = demo.cfg, demo.source, demo.engine, demo.data_dir
+        print(demo.summary, flush=True)
+    elif args.source is not None:
+        from recognition.frames import open_source
+
+        kind = "images" if args.source.is_dir() else "video"
+        source = open_source(kind, path=str(args.source), loop=True)
+    try:
+        kiosk = build_kiosk(cfg, source, engine=engine, on_quit=app.quit)
+    except (ConfigError, FrameSourceError, OSError, ValueError) as exc:
+        raise CommandError(f"the kiosk cannot start: {exc}") from None
+    window = kiosk.window
+    if cfg.kiosk.fullscreen and not args.windowed and not args.demo:
+        window.showFullScreen()
+    else:
+        window.resize(cfg.kiosk.width, cfg.kiosk.height)
+        window.show()
+    kiosk.start()
+    if args.exit_after is not None:
+        QTimer.singleShot(max(0, round(args.exit_after * 1000)), app.quit)
+    try:
+        code = app.exec()
+    finally:
+        kiosk.stop()
+        if demo_dir is not None:
+            import shutil
+
+            shutil.rmtree(demo_dir, ignore_errors=True)
+    return int(code)

@@ -1,0 +1,1 @@
+"""``hadir bench-kiosk`` (filled in below)."""

@@ -1,0 +1,227 @@
+"""The kiosk's recognition ports implemented over ``recognition/``.
+
+:class:`EngineRecognizer` turns one BGR frame into a :class:`FrameAnalysis`
+(face box, quality code, tracker decision, a JPEG of the face for the punch
+snapshot). :class:`EngineEnrollment` is the guided capture: it collects
+``samples`` embeddings that pass the quality gate, prompts for a little pose
+variety, and refuses a face that already matches someone else in the
+gallery, naming that person.
+
+Both run on the frame worker thread; ``reset`` may be called from the UI
+thread and is guarded by a lock.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from kiosk.ports import EnrollProgress, Frame, FrameAnalysis
+from kiosk.state import FaceBox, PersonRow
+from recognition.decision import FaceTracker, MatchParams, Observation, Outcome
+from recognition.faces import Box, FaceEngine, FaceResult
+from recognition.gallery import GalleryHolder
+from recognition.images import to_rgb
+
+log = logging.getLogger(__name__)
+
+#: A REVIEW or UNKNOWN window must persist this long before the kiosk offers
+#: NIP + PIN: a person still walking up often turns into a MATCH.
+DEFAULT_REVIEW_WAIT_SECONDS = 1.2
+
+POSES: tuple[str, ...] = ("front", "left", "right", "front", "front")
+
+
+def face_box(box: Box | None, ok: bool) -> FaceBox | None:
+    if box is None:
+        return None
+    return FaceBox(int(box.left), int(box.top), int(box.right), int(box.bottom), ok)
+
+
+def face_jpeg(image: npt.NDArray[np.uint8], box: Box, size: int = 160) -> bytes | None:
+    """A small JPEG of the face (with some margin) for the punch snapshot."""
+    import cv2
+
+    h, w = image.shape[:2]
+    pad = int(0.25 * max(box.right - box.left, box.bottom - box.top))
+    left, top = max(0, box.left - pad), max(0, box.top - pad)
+    right, bottom = min(w, box.right + pad), min(h, box.bottom + pad)
+    if right - left < 8 or bottom - top < 8:
+        return None
+    crop: npt.NDArray[np.uint8] = image[top:bottom, left:right]
+    scale = size / max(crop.shape[:2])
+    if scale < 1:
+        new_size = (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale)))
+        crop = np.asarray(cv2.resize(crop, new_size), dtype=np.uint8)
+    ok, buf = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, 80])
+    return bytes(buf) if ok else None
+
+
+class EngineRecognizer:
+    """Frame -> detection, quality gate, embedding, 1:N search, decision over frames."""
+
+    def __init__(
+        self,
+        engine: FaceEngine,
+        gallery: GalleryHolder,
+        params: MatchParams,
+        *,
+        review_wait_seconds: float = DEFAULT_REVIEW_WAIT_SECONDS,
+    ) -> None:
+        self.engine = engine
+        self.gallery = gallery
+        self.params = params
+        self.review_wait = review_wait_seconds
+        self._lock = threading.Lock()
+        self._tracker = FaceTracker(params)
+        self._unsure_since: dict[int, float] = {}
+
+    def reset(self) -> None:
+        with self._lock:
+            self._tracker.reset()
+            self._unsure_since.clear()
+
+    def analyse(self, frame: Frame, now: float) -> FrameAnalysis:
+        rgb = to_rgb(frame)
+        result: FaceResult = self.engine.analyze(rgb)
+        h, w = frame.shape[:2]
+        code = result.code
+        box = result.box
+        with self._lock:
+            if box is None:
+                obs = Observation(now)
+            elif result.embedding is None:
+                obs = Observation(now, box, failure=code)
+            else:
+                obs = Observation(now, box, result=self.gallery.search(result.embedding))
+            decision = self._tracker.update(obs)
+            verdict = "pending"
+            if decision.outcome is Outcome.MATCH:
+                verdict = "match"
+            elif decision.outcome in (Outcome.REVIEW, Outcome.UNKNOWN):
+                track = decision.track_id if decision.track_id is not None else -1
+                first = self._unsure_since.setdefault(track, now)
+                if now - first >= self.review_wait:
+                    verdict = "review" if decision.outcome is Outcome.REVIEW else "unknown"
+        snapshot = face_jpeg(frame, box) if box is not None and code == "ok" else None
+        return FrameAnalysis(
+            frame_size=(w, h),
+            box=face_box(box, code == "ok"),
+            guidance=code,
+            decision=verdict,  # type: ignore[arg-type]
+            nip=decision.person_id if verdict == "match" else None,
+            distance=decision.distance if verdict == "match" else None,
+            margin=_finite(decision.margin) if verdict == "match" else None,
+            liveness=None,
+            snapshot_jpeg=snapshot,
+        )
+
+
+def _finite(value: float) -> float | None:
+    return value if np.isfinite(value) else None
+
+
+@dataclass(frozen=True)
+class CapturedSample:
+    vector: npt.NDArray[np.float32]
+    quality: float
+
+
+SaveTemplates = Callable[[str, list[CapturedSample]], int]
+NameOf = Callable[[str], str]
+
+
+class EngineEnrollmentSession:
+    """Guided capture of one person's samples (see module docstring)."""
+
+    def __init__(
+        self,
+        person: PersonRow,
+        engine: FaceEngine,
+        gallery: GalleryHolder,
+        samples: int,
+        duplicate_threshold: float,
+        save: SaveTemplates,
+        name_of: NameOf,
+        min_interval: float = 0.3,
+    ) -> None:
+        self.person = person
+        self.engine = engine
+        self.gallery = gallery
+        self.total = samples
+        self.duplicate_threshold = duplicate_threshold
+        self._save = save
+        self._name_of = name_of
+        self._min_interval = min_interval
+        self._last = -1e9
+        self.captured: list[CapturedSample] = []
+
+    def _pose(self) -> str:
+        return POSES[min(len(self.captured), len(POSES) - 1)]
+
+    def feed(self, frame: Frame, now: float) -> EnrollProgress:
+        result = self.engine.analyze(to_rgb(frame))
+        code = result.code
+        box = face_box(result.box, code == "ok")
+        if result.embedding is not None and len(self.captured) < self.total:
+            hit = self.gallery.search(result.embedding)
+            if (
+                hit is not None
+                and hit.person_id != self.person.nip
+                and hit.distance <= self.duplicate_threshold
+            ):
+                return EnrollProgress(
+                    done=len(self.captured),
+                    total=self.total,
+                    pose=self._pose(),
+                    quality=code,
+                    box=box,
+                    duplicate_nip=hit.person_id,
+                    duplicate_name=self._name_of(hit.person_id),
+                )
+            if now - self._last >= self._min_interval:
+                score = result.quality.score if result.quality is not None else 0.0
+                self.captured.append(CapturedSample(result.embedding, score))
+                self._last = now
+        return EnrollProgress(
+            done=len(self.captured), total=self.total, pose=self._pose(), quality=code, box=box
+        )
+
+    def save(self) -> int:
+        if len(self.captured) < self.total:
+            raise ValueError(f"only {len(self.captured)} of {self.total} samples captured")
+        return self._save(self.person.nip, list(self.captured))
+
+
+class EngineEnrollment:
+    def __init__(
+        self,
+        engine: FaceEngine,
+        gallery: GalleryHolder,
+        samples: int,
+        duplicate_threshold: float,
+        save: SaveTemplates,
+        name_of: NameOf,
+    ) -> None:
+        self.engine = engine
+        self.gallery = gallery
+        self.samples = samples
+        self.duplicate_threshold = duplicate_threshold
+        self.save = save
+        self.name_of = name_of
+
+    def start(self, person: PersonRow) -> EngineEnrollmentSession:
+        return EngineEnrollmentSession(
+            person,
+            self.engine,
+            self.gallery,
+            self.samples,
+            self.duplicate_threshold,
+            self.save,
+            self.name_of,
+        )
