@@ -16,7 +16,6 @@ is the real one and :class:`FakeClock` the settable one for tests and drills.
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import ctypes.util
 import logging
@@ -27,7 +26,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +83,8 @@ class SystemClock:
     def __init__(self, boot_id_path: Path = BOOT_ID_PATH) -> None:
         self._boot_id_path = boot_id_path
         self._boot_id: str | None = None
+        self._timedatectl_usable = True  # cleared after it fails once (no systemd)
+        self._adjtimex: Any = None
 
     def now_utc(self) -> datetime:
         return datetime.now(UTC)
@@ -105,10 +106,15 @@ class SystemClock:
         return self._boot_id
 
     def os_synchronized(self) -> bool | None:
-        state = _timedatectl_synchronized()
-        if state is None:
-            state = _adjtimex_synchronized()
-        return state
+        if self._timedatectl_usable:
+            state = _timedatectl_synchronized()
+            if state is not None:
+                return state
+            self._timedatectl_usable = False
+            log.info("timedatectl gives no NTP state; reading adjtimex(2) instead")
+        if self._adjtimex is None:
+            self._adjtimex = _load_adjtimex() or False
+        return _adjtimex_synchronized(self._adjtimex) if self._adjtimex else None
 
 
 def _timedatectl_synchronized() -> bool | None:
@@ -128,15 +134,16 @@ def _timedatectl_synchronized() -> bool | None:
     return value == "yes"
 
 
-def _adjtimex_synchronized() -> bool | None:
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return None
-    try:
-        libc = ctypes.CDLL(name, use_errno=True)
-        adjtimex = libc.adjtimex
-    except (OSError, AttributeError):
-        return None
+def _load_adjtimex() -> Any:
+    for name in (None, ctypes.util.find_library("c")):  # None: symbols already in the process
+        try:
+            return ctypes.CDLL(name, use_errno=True).adjtimex
+        except (OSError, AttributeError):
+            continue
+    return None
+
+
+def _adjtimex_synchronized(adjtimex: Any) -> bool | None:
     tx = _Timex()
     tx.modes = 0  # read only
     state = int(adjtimex(ctypes.byref(tx)))
@@ -268,7 +275,9 @@ class ClockTrust:
     window the state is ``"synced"`` if the OS reports NTP synchronisation
     (re-asked at most every ``os_check_interval_s``) or a server offset no
     larger than the tolerance was applied less than ``server_offset_max_age_s``
-    ago, else ``"unsynced"``.
+    ago, else ``"unsynced"``. The OS state is re-read by :meth:`observe` every
+    ``os_check_interval_s`` (and by :meth:`stamp` only when nothing observed
+    for twice that), because ``timedatectl`` takes tens of milliseconds.
 
     A server offset is only recorded (:meth:`apply_server_offset`), never
     used to rewrite times; :meth:`server_offset` returns the latest one.
@@ -311,9 +320,21 @@ class ClockTrust:
         return ClockReading(self.clock.boot_id(), wall, mono)
 
     def observe(self) -> ClockJump | None:
-        """Take a reading, compare it with the previous one; return a jump if one is seen."""
+        """Take a reading, compare it with the previous one; return a jump if one is seen.
+
+        Also re-asks the OS for its NTP state every ``os_check_interval_s``
+        (outside the lock, so a punch never waits for ``timedatectl``).
+        """
         with self._lock:
-            return self._compare(self.read())
+            reading = self.read()
+            jump = self._compare(reading)
+            stale = self._os_stale(reading, 1)
+        if stale:
+            state = self._ask_os()
+            with self._lock:
+                self._os_state = state
+                self._os_checked_at = (reading.boot_id, reading.monotonic_ns)
+        return jump
 
     def _compare(self, reading: ClockReading) -> ClockJump | None:
         last, self._last = self._last, reading
@@ -405,17 +426,26 @@ class ClockTrust:
         return "unsynced"
 
     def _os_synchronized(self, reading: ClockReading) -> bool:
-        checked = self._os_checked_at
-        stale = (
-            checked is None
-            or checked[0] != reading.boot_id
-            or not 0 <= reading.monotonic_ns - checked[1] < self.os_check_interval_ns
-        )
-        if stale:
-            with contextlib.suppress(OSError):
-                self._os_state = self.clock.os_synchronized()
+        # A punch re-asks the OS only when no observe() did for two intervals.
+        if self._os_stale(reading, 2):
+            self._os_state = self._ask_os()
             self._os_checked_at = (reading.boot_id, reading.monotonic_ns)
         return self._os_state is True
+
+    def _os_stale(self, reading: ClockReading, intervals: int) -> bool:
+        checked = self._os_checked_at
+        return (
+            checked is None
+            or checked[0] != reading.boot_id
+            or not 0 <= reading.monotonic_ns - checked[1] < intervals * self.os_check_interval_ns
+        )
+
+    def _ask_os(self) -> bool | None:
+        try:
+            return self.clock.os_synchronized()
+        except OSError as exc:
+            log.warning("cannot read the OS clock synchronisation state: %s", exc)
+            return None
 
 
 def _epoch_ns(dt: datetime) -> int:

@@ -134,9 +134,16 @@ def test_os_state_is_cached_between_checks() -> None:
     assert trust.state_for_punch() == "synced"
     clock.synchronized = False
     clock.advance(30)
+    trust.observe()
     assert trust.state_for_punch() == "synced"
-    clock.advance(31)
+    clock.advance(31)  # the timer's observe() re-asks after one interval
+    trust.observe()
     assert trust.state_for_punch() == "unsynced"
+    clock.synchronized = True
+    clock.advance(61)  # without observe() a punch re-asks only after two intervals
+    assert trust.state_for_punch() == "unsynced"
+    clock.advance(60)
+    assert trust.state_for_punch() == "synced"
 
 
 def test_fake_clock_refuses_naive_times_and_negative_advance() -> None:
@@ -159,6 +166,7 @@ def test_system_clock_reads_the_machine(tmp_path: Path) -> None:
     assert b >= a > 0
     assert clock.boot_id() and clock.boot_id() == clock.boot_id()
     assert clock.os_synchronized() in (True, False, None)
+    assert clock.os_synchronized() in (True, False, None)  # the second read takes the cached path
     missing = SystemClock(boot_id_path=tmp_path / "no-boot-id")
     assert missing.boot_id().startswith("process-")
     fixed = tmp_path / "boot_id"
