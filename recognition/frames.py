@@ -818,13 +818,12 @@ class LatestFrameGrabber:
                     continue
                 try:
                     frame = source.read()
+                    if frame is None:
+                        self._set_status(SourceState.ENDED, "end of the source")
+                        return
+                    self._publish(frame)
                 except Exception as exc:  # reported and retried, never swallowed
                     self._failed("read", exc)
-                    continue
-                if frame is None:
-                    self._set_status(SourceState.ENDED, "end of the source")
-                    return
-                self._publish(frame)
         finally:
             try:
                 source.close()
