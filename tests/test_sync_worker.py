@@ -49,19 +49,19 @@ def kiosk(tmp_path: Path, server: ServerProcess, admin: AdminApi) -> Iterator[Si
 
 
 def test_register_and_push_delivers_every_punch_once(kiosk: SimKiosk, admin: AdminApi) -> None:
-    ids = kiosk.record(1200)
-    worker = kiosk.worker(batch_size=500)
+    ids = kiosk.record(600)
+    worker = kiosk.worker(batch_size=250)
     result = worker.run_once()
-    assert result.delivered == 1200 and result.duplicates == 0 and result.batches == 3
+    assert result.delivered == 600 and result.duplicates == 0 and result.batches == 3
     found, missing = admin.lookup(ids)
-    assert found == 1200 and missing == []
+    assert found == 600 and missing == []
     stats = kiosk.store.outbox.stats()
-    assert stats.pending == 0 and stats.delivered == 1200 and stats.quarantined == 0
+    assert stats.pending == 0 and stats.delivered == 600 and stats.quarantined == 0
     status = worker.status()
     assert status.state == "online" and status.pending == 0 and status.last_error is None
     assert status.last_success_utc is not None and status.text == "tersinkron"
     device = next(d for d in admin.devices() if d["device_id"] == kiosk.device_id)
-    assert device["punches"] == 1200 and device["gaps"] == []
+    assert device["punches"] == 600 and device["gaps"] == []
     assert device["health"] is not None and device["health"]["queue_length"] == 0
 
 
