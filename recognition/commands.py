@@ -1,0 +1,174 @@
+"""``hadir evaluate``, ``hadir bench`` and ``hadir liveness``.
+
+Top-level imports stay light; numpy, OpenCV and dlib load inside ``run``.
+Settings come from config.toml ([recognition.*]) and can be overridden by
+flags for experiments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any
+
+from hadir.command import Command, CommandError, add_config_argument, config_from_args
+
+DEFAULT_VIDEO_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "video"
+
+
+def _engine_args(parser: argparse.ArgumentParser) -> None:
+    add_config_argument(parser)
+    parser.add_argument("--detector", choices=("hog", "yunet"), help="override the config")
+    parser.add_argument("--yunet-model", help="YuNet ONNX file (with --detector yunet)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _settings(args: argparse.Namespace) -> tuple[Any, Any]:
+    """(detector section, match params) from config plus flag overrides."""
+    from recognition.decision import MatchParams
+
+    cfg = config_from_args(args)
+    det = cfg.recognition.detector
+    if args.detector:
+        det = replace(det, backend=args.detector)
+    if args.yunet_model:
+        det = replace(det, yunet_model=args.yunet_model)
+    params = MatchParams(**asdict(cfg.recognition.match))
+    return det, params
+
+
+# -- evaluate -------------------------------------------------------------
+
+
+def _evaluate_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("dir", type=Path, help="one folder per person with their images")
+    parser.add_argument("--gallery-per-person", type=int, default=2, metavar="K")
+    parser.add_argument("--folds", type=int, default=5, help="identity folds held out in turn")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threshold", type=float, help="override the match threshold")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--no-cache", action="store_true", help="do not reuse embeddings")
+    _engine_args(parser)
+
+
+def _fmt(x: float) -> str:
+    return "n/a" if isinstance(x, float) and math.isnan(x) else f"{x * 100:.2f} %"
+
+
+def _run_evaluate(args: argparse.Namespace) -> int:
+    from recognition.embedcache import PipelineSettings, default_cache_dir, embed_dataset
+    from recognition.evaluate import EvalSettings, report
+
+    if args.gallery_per_person < 1:
+        raise CommandError("--gallery-per-person must be >= 1")
+    det, params = _settings(args)
+    if args.threshold is not None:
+        params = replace(
+            params,
+            threshold=args.threshold,
+            review_threshold=max(args.threshold, params.review_threshold),
+        )
+    settings = PipelineSettings(det.backend, det.yunet_model, det.detect_width, det.upsample)
+    try:
+        data = embed_dataset(
+            args.dir,
+            settings,
+            workers=max(1, args.workers),
+            cache_dir=None if args.no_cache else default_cache_dir(),
+        )
+    except (FileNotFoundError, ValueError) as exc:
+        raise CommandError(str(exc)) from None
+    out = report(data, EvalSettings(args.gallery_per_person, args.folds, args.seed), params)
+    out["dataset"] = str(args.dir)
+    out["detector"] = det.backend
+    if args.json:
+        print(json.dumps(out))
+        return 0
+    print(f"dataset            {args.dir}")
+    print(f"identities         {out['identities']}")
+    print(f"images             {out['images']}")
+    print(f"failures to enroll {out['fte']} images without a usable face")
+    print(f"gallery            {out['gallery_per_person']} templates per person, ", end="")
+    print(f"~{out['enrolled_per_fold']} people enrolled per fold (open set)")
+    print(f"genuine attempts   {out['genuine']}")
+    print(f"impostor attempts  {out['impostor']} (people not enrolled)")
+    print(f"threshold          {out['threshold']} (min margin {out['min_margin']})")
+    print(f"false accept rate  {_fmt(out['far'])} ({out['false_accepts']})")
+    print(f"false reject rate  {_fmt(out['frr'])}")
+    print(f"misidentified      {out['misidentified']} genuine probes accepted as someone else")
+    print(f"rank-1             {_fmt(out['rank1'])}")
+    print("\nthreshold      FAR        FRR")
+    for row in out["thresholds"]:
+        print(f"  {row['threshold']:.2f}   {_fmt(row['far']):>9}  {_fmt(row['frr']):>9}")
+    return 0
+
+
+# -- bench ----------------------------------------------------------------
+
+
+def _bench_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("videos", nargs="*", type=Path, help="clips (default: shared videos)")
+    parser.add_argument("--frames", type=int, default=24, help="frames per clip")
+    parser.add_argument("--no-naive", action="store_true", help="skip the naive baseline")
+    _engine_args(parser)
+
+
+def _run_bench(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from recognition.bench import BenchSettings, run_bench
+    from recognition.faces import FaceEngine, FaceModels, make_detector
+    from recognition.gallery import Gallery, Template
+
+    det, _ = _settings(args)
+    clips = list(args.videos)
+    if not clips:
+        if not DEFAULT_VIDEO_DIR.is_dir():
+            raise CommandError(f"no clips given and {DEFAULT_VIDEO_DIR} does not exist")
+        clips = sorted(DEFAULT_VIDEO_DIR.glob("*.mp4"))
+    for clip in clips:
+        if not clip.is_file():
+            raise CommandError(f"video not found: {clip}")
+    engine = FaceEngine(
+        make_detector(det.backend, det.yunet_model, det.detect_width, det.upsample, 0.7),
+        FaceModels(),
+    )
+    rng = np.random.default_rng(0)
+    vectors = rng.standard_normal((1000, 128)).astype(np.float32) * 0.1
+    gallery = Gallery.build(
+        [Template(f"p{i // 2}", v, template_id=str(i)) for i, v in enumerate(vectors)]
+    )
+    try:
+        out = run_bench(
+            engine,
+            clips,
+            BenchSettings(max_frames_per_clip=args.frames),
+            gallery,
+            naive=not args.no_naive,
+        )
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    out["detector"] = det.backend
+    if args.json:
+        print(json.dumps(out))
+        return 0
+    for key, value in out.items():
+        print(f"{key:24} {value}")
+    return 0
+
+
+COMMANDS: dict[str, Command] = {
+    "evaluate": Command(
+        help="measure FAR/FRR/rank-1 of the matcher on a folder-per-person dataset",
+        add_arguments=_evaluate_args,
+        run=_run_evaluate,
+    ),
+    "bench": Command(
+        help="median per-stage latency of the per-frame step vs the naive approach",
+        add_arguments=_bench_args,
+        run=_run_bench,
+    ),
+}
