@@ -483,8 +483,8 @@ class FakeFrameSource(FrameSource):
       ``RuntimeError`` once, as a bug in a driver would.
 
     Counters (``opens``, ``failed_open_attempts``, ``reads``, ``closes``)
-    and weak references to every image handed out (``issued``) let tests
-    check what a consumer did without mocking it.
+    and, with ``track_issued``, weak references to every image handed out
+    (``issued``) let tests check what a consumer did without mocking it.
     """
 
     def __init__(
@@ -499,6 +499,7 @@ class FakeFrameSource(FrameSource):
         clock: Clock = time.monotonic,
         sleep: Sleep = time.sleep,
         name: str = "fake camera",
+        track_issued: bool = False,
     ) -> None:
         if not images:
             raise ValueError("FakeFrameSource needs at least one image")
@@ -520,6 +521,7 @@ class FakeFrameSource(FrameSource):
         self.failed_open_attempts = 0
         self.reads = 0
         self.closes = 0
+        self._track = track_issued
         self.issued: list[weakref.ref[npt.NDArray[np.uint8]]] = []
 
     @property
@@ -586,7 +588,8 @@ class FakeFrameSource(FrameSource):
             image = self._images[self._pos].copy()
             self._pos += 1
             self.reads += 1
-            self.issued.append(weakref.ref(image))
+            if self._track:
+                self.issued.append(weakref.ref(image))
             index = self._index
             self._index += 1
         self._pacer.wait()

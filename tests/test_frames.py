@@ -279,7 +279,7 @@ def test_fake_source_scripted_disconnect_and_reconnect() -> None:
 
 
 def test_grabber_keeps_only_the_newest_frame() -> None:
-    fake = FakeFrameSource(_images(200), loop=False)
+    fake = FakeFrameSource(_images(200), loop=False, track_issued=True)
     grabber = LatestFrameGrabber(fake, reconnect_seconds=0.01).start()
     try:
         wait_until(lambda: grabber.status.state is SourceState.ENDED)
