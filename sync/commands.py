@@ -130,6 +130,7 @@ def _now(args: argparse.Namespace, cfg: Any, store: Any, key_dir: Any) -> int:
         policy=RetryPolicy(max_backoff_seconds=cfg.sync.max_backoff_seconds),
     )
     try:
+        worker.recover(everything=True)  # a killed earlier run's claims go again
         result = worker.run_once()
     except SyncError as exc:
         status = worker.status()

@@ -168,7 +168,7 @@ class SyncWorker:
         """Recover stale claims, then run rounds in a daemon thread until :meth:`stop`."""
         if self._thread is not None:
             raise RuntimeError("SyncWorker already started")
-        self.recover()
+        self.recover(everything=True)
         self._stop.clear()
         self._thread = threading.Thread(target=self._loop, name="hadir-sync", daemon=True)
         self._thread.start()
@@ -200,9 +200,17 @@ class SyncWorker:
                 delivered_total=self._delivered_total,
             )
 
-    def recover(self) -> int:
-        """Return claims older than ``stale_claim_seconds`` to ready (a crashed round's)."""
-        cutoff = self._now() - timedelta(seconds=self.stale_claim_seconds)
+    def recover(self, *, everything: bool = False) -> int:
+        """Return claims older than ``stale_claim_seconds`` to ready (a crashed round's).
+
+        ``everything``: every claim, whatever its age - right after this process
+        started, no claim can be one of its own rounds. If another process is
+        mid-round on the same store its batch is sent twice, which the server
+        answers with duplicates: harmless.
+        """
+        cutoff = self._now() - timedelta(seconds=0 if everything else self.stale_claim_seconds)
+        if everything:
+            cutoff += timedelta(seconds=1)
         released = self.store.outbox.release_stale(cutoff)
         if released:
             log.info("recovered %d stale outbox claims", released)
