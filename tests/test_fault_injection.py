@@ -108,7 +108,10 @@ def test_hostile_network_and_server_restart_deliver_exactly_once(
             assert killer_done.is_set(), "the server was never killed mid-run"
             counts = dict(proxy.counts)
         print(
-            f"faults injected: { {f.value: n for f, n in counts.items()} }, failed rounds: {sum(failures)}"
+            "faults injected:",
+            {f.value: n for f, n in counts.items()},
+            "failed rounds:",
+            sum(failures),
         )
 
         # every fault kind really happened, and the kiosks kept failing and recovering
