@@ -159,6 +159,11 @@ def open_database(data_dir: Path, *, migrate_to: str = "head") -> Database:
     data_dir.mkdir(parents=True, exist_ok=True)
     path = data_dir / DB_FILENAME
     check_file_is_ours(path)
+    with _quiet_alembic():
+        return _open_checked(path, migrate_to)
+
+
+def _open_checked(path: Path, migrate_to: str) -> Database:
     db = Database(path)
     try:
         with db.engine.connect() as conn:
@@ -177,14 +182,15 @@ def open_database(data_dir: Path, *, migrate_to: str = "head") -> Database:
             rev = current_revision(conn)
             conn.commit()
         known = _known_revisions()
+        target = head_revision() if migrate_to == "head" else migrate_to
         if rev is not None and rev not in known:
             raise DatabaseRefusedError(
                 f"{path} has schema revision {rev}, which this Hadir does not know (a newer "
                 "version wrote it). Install the newer Hadir; do not downgrade the kiosk."
             )
-        if rev != migrate_to:
-            log.info("migrating %s from %s to %s", path, rev or "empty", migrate_to)
-            upgrade(db, migrate_to)
+        if rev != target:
+            log.info("migrating %s from %s to %s", path, rev or "empty", target)
+            upgrade(db, target)
     except DatabaseRefusedError:
         db.dispose()
         raise
@@ -198,6 +204,18 @@ def open_database(data_dir: Path, *, migrate_to: str = "head") -> Database:
             "with an empty data directory and re-sync the roster."
         ) from exc
     return db
+
+
+@contextmanager
+def _quiet_alembic() -> Iterator[None]:
+    """Alembic logs every plugin and step at INFO; the kiosk logs one line instead."""
+    alembic_log = logging.getLogger("alembic")
+    level = alembic_log.level
+    alembic_log.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        alembic_log.setLevel(level)
 
 
 def _known_revisions() -> set[str]:

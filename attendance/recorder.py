@@ -17,18 +17,21 @@ import logging
 import threading
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import insert, select
 from sqlalchemy.exc import DBAPIError
 
 from attendance import integrity
-from attendance.clock import ClockJump, ClockTrust
+from attendance.clock import Clock, ClockJump, ClockTrust
 from attendance.db import StorageFullError, StoreError, is_disk_full
 from attendance.ids import format_utc, parse_utc, uuid7_for, validate_nip
 from attendance.models import VERIFY_MODES, Correction, Punch
 from attendance.rules import PunchRules, RuleDecision
 from attendance.store import Store, append_audit
+
+if TYPE_CHECKING:
+    from attendance.config import HadirConfig
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +142,13 @@ class PunchRecorder:
         self._trust = trust
         self._lock = threading.Lock()
         self._head_key = chain_head_key(store.device_id)
+
+    @classmethod
+    def from_config(
+        cls, store: Store, cfg: HadirConfig, clock: Clock, trust: ClockTrust | None = None
+    ) -> PunchRecorder:
+        """The recorder with ``[rules]`` of ``cfg``; ``trust`` defaults to a new ClockTrust."""
+        return cls(store, rules_from_config(cfg), trust or ClockTrust(clock))
 
     def record(
         self,
@@ -281,3 +291,17 @@ class PunchRecorder:
             if rows:
                 append_audit(conn, actor, "flag_clock_jump", None, f"punches={len(rows)}")
         return len(rows)
+
+
+def rules_from_config(cfg: HadirConfig) -> PunchRules:
+    """The kiosk's :class:`PunchRules` from ``[rules]`` and ``[device] timezone``."""
+    from zoneinfo import ZoneInfo
+
+    from attendance.schedule import holiday_calendar_from_config, schedule_book_from_config
+
+    return PunchRules(
+        cfg.rules,
+        schedule_book_from_config(cfg.rules),
+        holiday_calendar_from_config(cfg.rules),
+        ZoneInfo(cfg.device.timezone),
+    )

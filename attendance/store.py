@@ -128,29 +128,52 @@ class EmployeeStore:
         self._db = db
 
     def upsert(self, emp: EmployeeRecord) -> None:
-        validate_nip(emp.nip)
-        if emp.employee_type not in EMPLOYEE_TYPES:
-            raise ValueError(
-                f"employee type must be one of {', '.join(EMPLOYEE_TYPES)}, "
-                f"got {emp.employee_type!r}"
-            )
-        if not emp.name.strip():
-            raise ValueError(f"employee {emp.nip} needs a name")
-        values = {
-            "name": emp.name,
-            "opd_code": emp.opd_code,
-            "unit": emp.unit,
-            "employee_type": emp.employee_type,
-            "schedule_group": emp.schedule_group,
-            "active": emp.active,
-            "updated_at": format_utc(datetime.now(UTC)),
-        }
-        stmt = sqlite_insert(Employee).values(nip=emp.nip, **values)
+        self.upsert_many([emp])
+
+    def upsert_many(self, employees: Sequence[EmployeeRecord]) -> None:
+        """Create or replace employees (and their extra OPDs) in one transaction."""
+        for emp in employees:
+            validate_nip(emp.nip)
+            if emp.employee_type not in EMPLOYEE_TYPES:
+                raise ValueError(
+                    f"employee type must be one of {', '.join(EMPLOYEE_TYPES)}, "
+                    f"got {emp.employee_type!r}"
+                )
+            if not emp.name.strip():
+                raise ValueError(f"employee {emp.nip} needs a name")
+        if not employees:
+            return
+        now = format_utc(datetime.now(UTC))
+        rows = [
+            {
+                "nip": emp.nip,
+                "name": emp.name,
+                "opd_code": emp.opd_code,
+                "unit": emp.unit,
+                "employee_type": emp.employee_type,
+                "schedule_group": emp.schedule_group,
+                "active": emp.active,
+                "updated_at": now,
+            }
+            for emp in employees
+        ]
+        stmt = sqlite_insert(Employee)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["nip"],
+            set_={c: stmt.excluded[c] for c in rows[0] if c != "nip"},
+        )
+        offices = [
+            {"nip": emp.nip, "opd_code": opd}
+            for emp in employees
+            for opd in sorted(set(emp.extra_opds) - {emp.opd_code})
+        ]
+        nips = [emp.nip for emp in employees]
         with self._db.write() as conn:
-            conn.execute(stmt.on_conflict_do_update(index_elements=["nip"], set_=values))
-            conn.execute(delete(EmployeeOffice).where(EmployeeOffice.nip == emp.nip))
-            for opd in sorted(set(emp.extra_opds) - {emp.opd_code}):
-                conn.execute(insert(EmployeeOffice).values(nip=emp.nip, opd_code=opd))
+            conn.execute(stmt, rows)
+            for chunk in chunked(nips):
+                conn.execute(delete(EmployeeOffice).where(EmployeeOffice.nip.in_(chunk)))
+            if offices:
+                conn.execute(insert(EmployeeOffice), offices)
 
     def get(self, nip: str) -> EmployeeRecord | None:
         with self._db.read() as conn:

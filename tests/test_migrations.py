@@ -1,0 +1,112 @@
+"""Alembic migrations of the kiosk store: from empty, from every earlier revision."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from attendance.db import (
+    DB_FILENAME,
+    Database,
+    DatabaseRefusedError,
+    _migration_config,
+    head_revision,
+    open_database,
+    upgrade,
+)
+from attendance.models import APPLICATION_ID, Base
+
+NIP = "198703152010011002"
+
+
+def _revisions() -> list[str]:
+    script = ScriptDirectory.from_config(_migration_config(None))  # type: ignore[arg-type]
+    return [r.revision for r in reversed(list(script.walk_revisions()))]
+
+
+def _schema_diff(db: Database) -> list[object]:
+    with db.engine.connect() as conn:
+        ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+        return list(compare_metadata(ctx, Base.metadata))
+
+
+def test_at_least_two_revisions_in_a_line() -> None:
+    revs = _revisions()
+    assert len(revs) >= 2
+    assert revs[-1] == head_revision()
+
+
+def test_from_empty_matches_the_models(tmp_path: Path) -> None:
+    db = open_database(tmp_path)
+    try:
+        assert _schema_diff(db) == []
+        with db.read() as conn:
+            assert conn.exec_driver_sql("PRAGMA application_id").scalar() == APPLICATION_ID
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 1000
+    finally:
+        db.dispose()
+
+
+@pytest.mark.parametrize("start", _revisions()[:-1])
+def test_from_each_earlier_revision_keeps_data(tmp_path: Path, start: str) -> None:
+    db = open_database(tmp_path, migrate_to=start)
+    with db.write() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO employees (nip, name, opd_code, employee_type, updated_at) "
+            "VALUES (?, 'Siti Aminah', 'DISKOMINFO', 'PNS', '2026-01-01T00:00:00.000000Z')",
+            (NIP,),
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO face_templates (id, nip, sealed, model, model_version, quality, source, "
+            "created_at) VALUES ('7b1f0c5e-0000-4000-8000-000000000001', ?, x'00', 'm', '1', 0.9, "
+            "'server', '2026-01-01T00:00:00.000000Z')",
+            (NIP,),
+        )
+    db.dispose()
+    db = open_database(tmp_path)  # what start-up does
+    try:
+        with db.read() as conn:
+            rev = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+            assert rev == head_revision()
+            assert conn.exec_driver_sql("SELECT name FROM employees").scalar() == "Siti Aminah"
+            uploaded = conn.exec_driver_sql("SELECT uploaded_at FROM face_templates").scalar()
+            assert uploaded is not None  # 0002 marks old templates as known to the server
+        assert _schema_diff(db) == []
+    finally:
+        db.dispose()
+
+
+def test_upgrade_is_idempotent(tmp_path: Path) -> None:
+    db = open_database(tmp_path)
+    upgrade(db)
+    upgrade(db)
+    db.dispose()
+    open_database(tmp_path).dispose()
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    open_database(tmp_path).dispose()
+    with sqlite3.connect(tmp_path / DB_FILENAME) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = '9999'")
+    with pytest.raises(DatabaseRefusedError, match="9999.*newer"):
+        open_database(tmp_path)
+
+
+def test_script_location_is_inside_the_package() -> None:
+    import attendance.migrations
+
+    folder = Path(attendance.migrations.__file__).parent
+    assert (folder / "env.py").is_file()
+    assert sorted(p.name for p in (folder / "versions").glob("0*.py"))[:2] == [
+        "0001_initial.py",
+        "0002_offices_corrections_snapshots.py",
+    ]
+    assert _migration_config(None).get_main_option("script_location") == "attendance:migrations"  # type: ignore[arg-type]
