@@ -51,7 +51,7 @@ def test_reopen_uses_the_same_keys(tmp_path: Path) -> None:
 def test_missing_key_with_data_is_refused_never_recreated(tmp_path: Path, name: str) -> None:
     _with_template(tmp_path)
     (tmp_path / "keys" / name).unlink()
-    with pytest.raises(KeyFileError, match="missing.*never"):
+    with pytest.raises(KeyFileError, match=r"missing.*never"):
         _open(tmp_path)
     assert not (tmp_path / "keys" / name).exists()
 

@@ -96,7 +96,7 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
     open_database(tmp_path).dispose()
     with sqlite3.connect(tmp_path / DB_FILENAME) as conn:
         conn.execute("UPDATE alembic_version SET version_num = '9999'")
-    with pytest.raises(DatabaseRefusedError, match="9999.*newer"):
+    with pytest.raises(DatabaseRefusedError, match=r"9999.*newer"):
         open_database(tmp_path)
 
 

@@ -42,7 +42,7 @@ def _store(path: Path) -> Store:
 
 def test_a_text_file_is_refused(tmp_path: Path) -> None:
     (tmp_path / DB_FILENAME).write_text("hello, this is not a database\n" * 100)
-    with pytest.raises(DatabaseRefusedError, match="not a Hadir database.*backup"):
+    with pytest.raises(DatabaseRefusedError, match=r"not a Hadir database.*backup"):
         open_database(tmp_path)
 
 
@@ -249,7 +249,7 @@ def test_snapshot_purge_by_age_and_by_cap(tmp_path: Path) -> None:
         clock = FakeClock(T0)
         recorder = PunchRecorder.from_config(store, HadirConfig(), clock)
         ids = []
-        for day in range(5):
+        for _day in range(5):
             res = recorder.record(NIP, "face", 0.3, 0.1, None, _jpeg(10_000))
             ids.append(res.punch_id)
             clock.advance(86400)
