@@ -149,10 +149,12 @@ class StoreAdmin:
         self.camera_ok = camera_ok
         self.sync_info = sync_info
         self.server = server
+        self._pin_lock = threading.Lock()  # the guard's read-modify-write must not interleave
 
     def check_pin(self, pin: str) -> AdminCheck:
-        check = self.guard.check(pin)
-        self.store.audit.record(ADMIN_ACTOR, "admin_login", detail=check.outcome)
+        with self._pin_lock:
+            check = self.guard.check(pin)
+            self.store.audit.record(ADMIN_ACTOR, "admin_login", detail=check.outcome)
         return AdminCheck(
             ok=check.ok,
             attempts_left=check.attempts_left,

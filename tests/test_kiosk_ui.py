@@ -1,0 +1,338 @@
+"""The kiosk end to end (pytest-qt, offscreen): real engine, real store, scripted camera.
+
+Faces are Yale subjects from the shared data: subject02 is enrolled from
+several conditions and probes with another one; subject01 is a second
+enrolled person so that the margin to the runner-up is real.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+
+from attendance.admin import AdminGuard
+from attendance.clock import SystemClock
+from attendance.config import HadirConfig, load_config
+from attendance.store import EmployeeRecord, Store
+from recognition.frames import FakeFrameSource
+from recognition.images import load_image
+
+pytest.importorskip("pytestqt")
+
+NIP_A = "198503122010011002"  # yale subject02
+NIP_B = "199001012015031004"  # yale subject01
+NIP_C = "197812242006042001"  # not enrolled
+ENROLL_A = ("normal", "noglasses", "sad", "sleepy", "rightlight")
+ENROLL_B = ("normal", "glasses", "happy")
+PROBE_A = "centerlight"
+PIN = "4321"
+ADMIN_PIN = "246810"
+
+
+def canvas(rgb: np.ndarray) -> np.ndarray:
+    """A 640x480 BGR camera frame with the face image in the middle."""
+    out = np.full((480, 640, 3), 90, np.uint8)
+    h, w = rgb.shape[:2]
+    s = min(400 / h, 560 / w)
+    img = cv2.resize(rgb, (int(w * s), int(h * s)))
+    h, w = img.shape[:2]
+    y, x = (480 - h) // 2, (640 - w) // 2
+    out[y : y + h, x : x + w] = cv2.cvtColor(img, cv2.COLOR_RGB2BGR)
+    return out
+
+
+def face(shared: Path, subject: str, condition: str) -> np.ndarray:
+    return canvas(load_image(shared / "faces" / "yale" / subject / f"{condition}.png"))
+
+
+@pytest.fixture(scope="module")
+def engine() -> Any:
+    from kiosk.app import build_engine
+
+    return build_engine(HadirConfig())
+
+
+def kiosk_config(**kiosk: Any) -> HadirConfig:
+    cfg = load_config()
+    return replace(cfg, kiosk=replace(cfg.kiosk, fullscreen=False, sound=False, **kiosk))
+
+
+def prepare_store(cfg: HadirConfig, shared: Path, engine: Any, enroll: bool = True) -> None:
+    from recognition.images import to_rgb
+
+    with Store.from_config(cfg) as store:
+        for nip, name in ((NIP_A, "Siti Rahmawati"), (NIP_B, "Ahmad Fauzi"), (NIP_C, "Dewi")):
+            store.employees.upsert(
+                EmployeeRecord(
+                    nip=nip, name=name, opd_code=cfg.device.opd_code, employee_type="PNS"
+                )
+            )
+            store.employees.set_pin(nip, PIN)
+        AdminGuard(store.admin_state, SystemClock(), cfg.admin).set_pin(ADMIN_PIN)
+        if not enroll:
+            return
+        for nip, subject, conditions in (
+            (NIP_A, "subject02", ENROLL_A),
+            (NIP_B, "subject01", ENROLL_B),
+        ):
+            for cond in conditions:
+                result = engine.analyze(to_rgb(face(shared, subject, cond)))
+                assert result.embedding is not None, (subject, cond, result.code)
+                store.templates.add(nip, result.embedding)
+
+
+@pytest.fixture
+def make_kiosk(qtbot: Any, engine: Any) -> Iterator[Any]:
+    from kiosk.app import build_kiosk
+
+    built: list[Any] = []
+
+    def make(cfg: HadirConfig, frames: list[np.ndarray], **source_kw: Any) -> Any:
+        source = FakeFrameSource(frames, fps=15, **source_kw)
+        kiosk = build_kiosk(cfg, source, engine=engine)
+        qtbot.addWidget(kiosk.window)
+        kiosk.window.resize(800, 480)
+        kiosk.window.show()
+        kiosk.start()
+        built.append(kiosk)
+        return kiosk
+
+    yield make
+    for kiosk in built:
+        kiosk.stop()
+
+
+def test_face_punch_success_then_duplicate(
+    qtbot: Any, shared_data: Path, engine: Any, make_kiosk: Any
+) -> None:
+    cfg = kiosk_config(result_seconds=1.0)
+    prepare_store(cfg, shared_data, engine)
+    kiosk = make_kiosk(cfg, [face(shared_data, "subject02", PROBE_A)])
+    ctl = kiosk.controller
+
+    qtbot.waitUntil(lambda: ctl.attendance.result is not None, timeout=20000)
+    result = ctl.attendance.result
+    assert result.kind == "success", result
+    assert result.name == "Siti Rahmawati"
+    assert result.nip.replace(" ", "") == NIP_A
+    assert result.direction_text in ("MASUK", "PULANG")
+    assert result.snapshot_jpeg  # the face snapshot is shown
+    # the screen shows it
+    card = kiosk.window.attendance.result
+    assert card.isVisible() and card.name.text() == "Siti Rahmawati"
+    assert kiosk.store.punch_count() == 1
+
+    # back to ready after result_seconds, then the same person again: a duplicate
+    qtbot.waitUntil(lambda: ctl.attendance.result is None, timeout=5000)
+    qtbot.waitUntil(
+        lambda: ctl.attendance.result is not None and ctl.attendance.result.kind == "duplicate",
+        timeout=20000,
+    )
+    dup = ctl.attendance.result
+    assert dup.title.startswith("Sudah tercatat pukul ")
+    assert kiosk.store.punch_count() == 1
+
+
+def test_pin_fallback_marks_a_pin_punch(
+    qtbot: Any, shared_data: Path, engine: Any, make_kiosk: Any
+) -> None:
+    cfg = kiosk_config()
+    prepare_store(cfg, shared_data, engine, enroll=False)
+    # the enrolled gallery is empty: a real face is "not recognised" and a PIN is offered
+    kiosk = make_kiosk(cfg, [face(shared_data, "subject02", PROBE_A)])
+    ctl = kiosk.controller
+    qtbot.waitUntil(lambda: ctl.attendance.result is not None, timeout=20000)
+    assert ctl.attendance.result.kind == "not_recognised"
+    assert ctl.attendance.result.offer_pin
+    kiosk.window.attendance.result.pin_button.click()
+    assert ctl.screen == "pin"
+
+    keypad = kiosk.window.keypad.keypad
+    for digit in NIP_C:
+        keypad.keys[digit].click()
+    keypad.keys["ok"].click()
+    for digit in "9999":  # wrong PIN
+        keypad.keys[digit].click()
+    keypad.keys["ok"].click()
+    qtbot.waitUntil(lambda: ctl.keypad.error == "NIP atau PIN salah", timeout=10000)
+    assert kiosk.store.punch_count() == 0
+    for digit in PIN:
+        keypad.keys[digit].click()
+    keypad.keys["ok"].click()
+    qtbot.waitUntil(lambda: ctl.attendance.result is not None, timeout=10000)
+    result = ctl.attendance.result
+    assert result.kind == "success" and result.name == "Dewi"
+    assert "PIN" in result.note
+    assert ctl.screen == "attendance"
+    with kiosk.store.db.read() as conn:
+        row = conn.exec_driver_sql(
+            "SELECT verify_mode, snapshot FROM punches WHERE nip = ?", (NIP_C,)
+        ).one()
+    assert row[0] == "pin"
+    assert row[1], "the face snapshot is kept for review with a PIN punch"
+
+
+def _enter_admin(qtbot: Any, kiosk: Any, pin: str) -> None:
+    kiosk.window.attendance.admin_button.click()
+    keypad = kiosk.window.keypad.keypad
+    for digit in pin:
+        keypad.keys[digit].click()
+    keypad.keys["ok"].click()
+
+
+def test_enrollment_end_to_end_and_duplicate_warning(
+    qtbot: Any, shared_data: Path, engine: Any, make_kiosk: Any
+) -> None:
+    cfg = kiosk_config()
+    prepare_store(cfg, shared_data, engine, enroll=False)
+    kiosk = make_kiosk(cfg, [face(shared_data, "subject02", PROBE_A)])
+    ctl = kiosk.controller
+    _enter_admin(qtbot, kiosk, ADMIN_PIN)
+    qtbot.waitUntil(lambda: ctl.screen == "admin_menu", timeout=10000)
+    kiosk.window.menu.buttons["enroll"].click()
+    assert ctl.screen == "enroll"
+    kiosk.window.enroll.query.setText("Siti")
+    qtbot.waitUntil(lambda: len(ctl.enroll.candidates) == 1, timeout=5000)
+    assert ctl.enroll.candidates[0].nip == NIP_A
+    lst = kiosk.window.enroll.candidates
+    qtbot.waitUntil(lambda: lst.count() == 1, timeout=2000)
+    lst.itemClicked.emit(lst.item(0))
+    assert ctl.enroll.step == "consent"
+    assert "UU No. 27 Tahun 2022" in kiosk.window.enroll.consent_body.text()
+    kiosk.window.enroll.agree.click()
+    assert ctl.enroll.step == "capture"
+    qtbot.waitUntil(
+        lambda: ctl.enroll.total > 0 and ctl.enroll.done >= ctl.enroll.total, timeout=20000
+    )
+    assert kiosk.window.enroll.save.isEnabled()
+    kiosk.window.enroll.save.click()
+    qtbot.waitUntil(lambda: ctl.enroll.step == "saved", timeout=10000)
+    samples = cfg.recognition.enrollment.samples
+    assert kiosk.store.templates.counts().get(NIP_A) == samples
+    assert NIP_A in kiosk.loader.holder.gallery  # the gallery was swapped
+
+    # the same face for another person is refused, naming the enrolled person
+    ctl.admin_select("enroll")
+    ctl.enroll_choose(next(r for r in kiosk.admin.search("Ahmad") if r.nip == NIP_B))
+    ctl.enroll_consent(True)
+    qtbot.waitUntil(lambda: ctl.enroll.step == "duplicate", timeout=20000)
+    assert "Siti Rahmawati" in ctl.enroll.message
+    assert kiosk.store.templates.counts().get(NIP_B, 0) == 0
+
+    # people page: erase the enrolled face (two presses)
+    ctl.admin_select("people")
+    qtbot.waitUntil(lambda: any(r.nip == NIP_A for r in ctl.people.rows), timeout=5000)
+    row = next(r for r in ctl.people.rows if r.nip == NIP_A)
+    assert row.template_count == samples and row.enrolled_text
+    ctl.people_erase(NIP_A)
+    assert kiosk.store.templates.counts().get(NIP_A) == samples  # asks first
+    ctl.people_erase(NIP_A)
+    qtbot.waitUntil(lambda: not kiosk.store.templates.counts().get(NIP_A), timeout=5000)
+    qtbot.waitUntil(lambda: NIP_A not in kiosk.loader.holder.gallery, timeout=5000)
+
+
+def test_admin_lockout_after_repeated_wrong_pins(
+    qtbot: Any, shared_data: Path, engine: Any, make_kiosk: Any
+) -> None:
+    cfg = kiosk_config()
+    cfg = replace(cfg, admin=replace(cfg.admin, max_attempts=3, lockout_seconds=60.0))
+    prepare_store(cfg, shared_data, engine, enroll=False)
+    kiosk = make_kiosk(cfg, [np.full((480, 640, 3), 60, np.uint8)])
+    ctl = kiosk.controller
+    keypad = kiosk.window.keypad.keypad
+    _enter_admin(qtbot, kiosk, "1111")
+    qtbot.waitUntil(lambda: "PIN salah" in ctl.keypad.error, timeout=10000)
+    for _ in range(2):
+        for digit in "1111":
+            keypad.keys[digit].click()
+        keypad.keys["ok"].click()
+        qtbot.waitUntil(lambda: kiosk.runner.pending == 0, timeout=10000)
+    qtbot.waitUntil(lambda: "Terkunci" in ctl.keypad.error, timeout=10000)
+    # even the right PIN is refused while locked
+    for digit in ADMIN_PIN:
+        keypad.keys[digit].click()
+    keypad.keys["ok"].click()
+    qtbot.waitUntil(lambda: kiosk.runner.pending == 0, timeout=10000)
+    assert ctl.screen == "admin_pin" and "Terkunci" in ctl.keypad.error
+    audit = kiosk.store.audit.recent(10)
+    assert sum(1 for a in audit if a["action"] == "admin_login") >= 4
+
+
+def test_camera_unplugged_shows_message_and_reconnects(
+    qtbot: Any, shared_data: Path, engine: Any, make_kiosk: Any
+) -> None:
+    cfg = kiosk_config()
+    cfg = replace(cfg, camera=replace(cfg.camera, reconnect_seconds=0.2))
+    prepare_store(cfg, shared_data, engine, enroll=False)
+    kiosk = make_kiosk(cfg, [np.full((480, 640, 3), 60, np.uint8)])
+    ctl = kiosk.controller
+    source = kiosk.grabber._source
+    qtbot.waitUntil(lambda: kiosk.grabber.frames_read > 3, timeout=5000)
+    source.disconnect()
+    qtbot.waitUntil(lambda: ctl.attendance.guidance_code == "camera.lost", timeout=5000)
+    assert "Kamera tidak terhubung" in kiosk.window.attendance.guidance.text()
+    source.reconnect()
+    qtbot.waitUntil(lambda: ctl.attendance.guidance_code == "ready", timeout=5000)
+
+
+def test_event_loop_stays_responsive_while_recognition_runs(
+    qtbot: Any, shared_data: Path, engine: Any, make_kiosk: Any
+) -> None:
+    from PySide6.QtCore import QTimer
+
+    cfg = kiosk_config()
+    prepare_store(cfg, shared_data, engine)
+    # a face in poor light: recognition runs on every frame and never ends in a result
+    dark = (face(shared_data, "subject02", PROBE_A).astype(np.float32) * 0.3).astype(np.uint8)
+    kiosk = make_kiosk(cfg, [dark])
+    gaps: list[float] = []
+    last = [time.monotonic()]
+
+    def beat() -> None:
+        now = time.monotonic()
+        gaps.append(now - last[0])
+        last[0] = now
+
+    timer = QTimer()
+    timer.timeout.connect(beat)
+    timer.start(10)
+    start_frames = kiosk.worker.frames_processed
+    qtbot.wait(3000)
+    timer.stop()
+    processed = kiosk.worker.frames_processed - start_frames
+    assert processed >= 5, "recognition did not run during the measurement"
+    assert kiosk.window.attendance.camera.frames_painted > 30
+    assert kiosk.controller.attendance.result is None
+    assert max(gaps) < 0.2, f"UI thread blocked for {max(gaps) * 1000:.0f} ms"
+
+
+def test_crashed_recognition_is_reported_on_screen_and_restarted(
+    qtbot: Any, shared_data: Path, engine: Any, make_kiosk: Any
+) -> None:
+    cfg = kiosk_config()
+    prepare_store(cfg, shared_data, engine, enroll=False)
+    kiosk = make_kiosk(cfg, [np.full((480, 640, 3), 60, np.uint8)])
+    ctl = kiosk.controller
+
+    def broken(frame: np.ndarray, now: float) -> object:
+        raise RuntimeError("simulated bug in the engine")
+
+    def crash_once() -> bool:
+        if kiosk.worker.crashes == 0:
+            kiosk.worker.set_processor(ctl.generation, broken)
+        return kiosk.worker.crashes > 0
+
+    qtbot.waitUntil(crash_once, timeout=5000)
+    qtbot.waitUntil(lambda: ctl.attendance.guidance_code == "worker.restarted", timeout=5000)
+    assert ctl.attendance.guidance_kind == "error"
+    processed = kiosk.worker.frames_processed
+    qtbot.waitUntil(lambda: kiosk.worker.frames_processed > processed + 3, timeout=10000)
+    assert kiosk.worker.alive
+    qtbot.waitUntil(lambda: ctl.attendance.guidance_code == "ready", timeout=10000)

@@ -1,0 +1,74 @@
+"""The kiosk's threads: tasks come back on the UI thread, a crashed worker restarts."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import numpy as np
+import pytest
+
+from recognition.frames import FakeFrameSource, LatestFrameGrabber
+
+pytest.importorskip("pytestqt")
+
+
+def test_task_runner_runs_off_the_ui_thread_and_calls_back_on_it(qtbot: Any) -> None:
+    from kiosk.workers import TaskRunner
+
+    runner = TaskRunner()
+    ui = threading.get_ident()
+    seen: dict[str, Any] = {}
+
+    def work() -> int:
+        seen["work_thread"] = threading.get_ident()
+        return 42
+
+    runner(work, lambda v: seen.update(ok=v, ok_thread=threading.get_ident()), seen.update)
+    qtbot.waitUntil(lambda: "ok" in seen, timeout=5000)
+    assert seen["ok"] == 42
+    assert seen["work_thread"] != ui and seen["ok_thread"] == ui
+
+    def fail() -> int:
+        raise OSError("disk full")
+
+    errors: list[BaseException] = []
+    runner(fail, lambda v: None, errors.append)
+    qtbot.waitUntil(lambda: bool(errors), timeout=5000)
+    assert isinstance(errors[0], OSError) and str(errors[0]) == "disk full"
+    assert runner.pending == 0
+    runner.shutdown()
+
+
+def test_crashing_frame_worker_is_reported_and_restarted(qtbot: Any) -> None:
+    from kiosk.workers import FrameWorker
+
+    source = FakeFrameSource([np.zeros((48, 64, 3), np.uint8)], fps=100)
+    grabber = LatestFrameGrabber(source, reconnect_seconds=0.1).start()
+    worker = FrameWorker(grabber, restart_seconds=0.05)
+    calls = {"n": 0}
+
+    def process(frame: np.ndarray, now: float) -> object:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise RuntimeError("simulated bug in the engine")
+        return frame.shape
+
+    results: list[tuple[int, object]] = []
+    restarted: list[bool] = []
+    worker.on_result = lambda gen, value: results.append((gen, value))
+    worker.on_restarted = lambda: restarted.append(True)
+    worker.set_processor(7, process)
+    worker.start()
+    try:
+        with qtbot.waitSignal(worker.crashed, timeout=5000) as crash:
+            pass
+        assert "simulated bug" in crash.args[0]
+        qtbot.waitUntil(lambda: bool(restarted), timeout=5000)
+        qtbot.waitUntil(lambda: calls["n"] > 6, timeout=5000)
+        assert worker.alive and worker.crashes == 1
+        qtbot.waitUntil(lambda: len(results) > 4, timeout=5000)
+        assert all(gen == 7 and value == (48, 64, 3) for gen, value in results)
+    finally:
+        worker.stop()
+        grabber.stop()
