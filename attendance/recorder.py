@@ -263,7 +263,8 @@ class PunchRecorder:
         """Record a ``clock_state -> suspect`` correction beside each punch of the same boot
         taken between the last trusted reading and the reading that revealed the jump.
 
-        The punches themselves are not touched (they are signed). Returns how many.
+        The punches themselves are not touched (they are signed). Idempotent; returns how
+        many punches were newly flagged.
         """
         lo, hi = jump.after.monotonic_ns, jump.seen.monotonic_ns
         now = format_utc(jump.seen.wall_utc)
@@ -274,6 +275,11 @@ class PunchRecorder:
                     Punch.monotonic_ns > lo,
                     Punch.monotonic_ns <= hi,
                     Punch.clock_state != "suspect",
+                    Punch.id.not_in(
+                        select(Correction.punch_id).where(
+                            Correction.field == "clock_state", Correction.new_value == "suspect"
+                        )
+                    ),
                 )
             ).all()
             for punch_id, state in rows:

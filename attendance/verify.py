@@ -144,7 +144,8 @@ def _verify_device(
         digest = hashlib.sha256(integrity.canonical_bytes(record)).hexdigest()
         signature = bytes(row["signature"])
         stored_hash = bytes(row["record_hash"]).hex()
-        if not _verifies(public_key, signature, record):
+        signed_ok = _verifies(public_key, signature, record)
+        if not signed_ok:
             altered = _name_altered_field(public_key, signature, record)
             if altered is not None:
                 name, signed_value = altered
@@ -233,7 +234,9 @@ def _verify_device(
                     f"{where} was stored before seq {prev_seq}: the log was reordered",
                 )
             )
-        prev_seq, prev_hash, prev_pk = seq, digest, row["pk"]
+        # After an altered punch, its successor links to the hash that was signed, which the
+        # row still stores: one alteration is reported once, not again as a broken link.
+        prev_seq, prev_hash, prev_pk = seq, digest if signed_ok else stored_hash, row["pk"]
     if head is not None:
         head_seq, _, head_hash = head.partition(":")
         if int(head_seq) > prev_seq:
