@@ -2,8 +2,9 @@
 
 Frames come from the clips in ``../shared/data/video`` (or files given),
 centre-cropped to 4:3 and scaled to the kiosk's 640x480, as a kiosk camera
-framing the person at arm's length would see them (the clips are 480x270). Our step: detect on a 320-px copy, 5-point
-landmarks, quality gate, embedding only when the gate passed, 1:N search.
+framing the person at arm's length would see them (the clips are 480x270).
+Our step: detect on a 320-px copy, 5-point landmarks, quality gate,
+embedding only when the gate passed, 1:N search.
 The naive step is what public face-attendance scripts do on every frame:
 ``face_recognition.face_locations(frame)`` (HOG, one upsampling, full
 frame) then ``face_recognition.face_encodings``.
