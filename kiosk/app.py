@@ -51,7 +51,8 @@ def build_engine(cfg: HadirConfig) -> FaceEngine:
         det.backend, det.yunet_model, det.detect_width, det.upsample, det.min_confidence
     )
     quality = QualityParams(**dataclasses.asdict(cfg.recognition.quality))
-    return FaceEngine(detector, FaceModels(), quality)
+    # The 68-point landmarks feed the liveness checks.
+    return FaceEngine(detector, FaceModels(with_68=True), quality)
 
 
 def build_source(cfg: HadirConfig) -> FrameSource:
@@ -134,6 +135,7 @@ def build_kiosk(
     from recognition.decision import MatchParams
     from recognition.frames import LatestFrameGrabber, SourceState
     from recognition.gallery import GalleryHolder
+    from recognition.liveness import LivenessParams
 
     tz = ZoneInfo(cfg.device.timezone)
     cat = Catalogue(cfg.device.language)
@@ -154,7 +156,8 @@ def build_kiosk(
         loader = GalleryLoader(store, holder, scope)
         loader.reload()
         params = MatchParams(**dataclasses.asdict(cfg.recognition.match))
-        recognizer = EngineRecognizer(engine, holder, params)
+        liveness = LivenessParams(**dataclasses.asdict(cfg.recognition.liveness))
+        recognizer = EngineRecognizer(engine, holder, params, liveness)
 
         camera = CameraMonitor()
         grabber = LatestFrameGrabber(

@@ -304,8 +304,8 @@ class KioskController:
                 )
             )
         elif a.decision == "spoof":
-            self._notice = ("guidance.spoof", "warn", self.monotonic() + NOTICE_SECONDS)
-            self._set_guidance("spoof", self.cat.text("guidance.spoof"), "warn", a.box)
+            self._notice = ("challenge.failed", "warn", self.monotonic() + NOTICE_SECONDS)
+            self._set_guidance("spoof", self.cat.text("challenge.failed"), "warn", a.box)
             self.recognizer.reset()
         elif a.challenge:
             self._set_guidance(

@@ -14,6 +14,7 @@ thread and is guarded by a lock.
 from __future__ import annotations
 
 import logging
+import random
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +28,14 @@ from recognition.decision import FaceTracker, MatchParams, Observation, Outcome
 from recognition.faces import Box, FaceEngine, FaceResult
 from recognition.gallery import GalleryHolder
 from recognition.images import to_rgb
+from recognition.liveness import (
+    ChallengeSession,
+    ChallengeStatus,
+    LivenessParams,
+    PassiveCheck,
+    draw_challenge,
+    needs_challenge,
+)
 
 log = logging.getLogger(__name__)
 
@@ -63,28 +72,52 @@ def face_jpeg(image: npt.NDArray[np.uint8], box: Box, size: int = 160) -> bytes 
 
 
 class EngineRecognizer:
-    """Frame -> detection, quality gate, embedding, 1:N search, decision over frames."""
+    """Frame -> detection, quality gate, embedding, 1:N search, decision, liveness.
+
+    A MATCH of the tracker is only reported once liveness is settled: the
+    passive check needs ``passive_min_frames`` frames of the face; when it
+    does not prove a live person (or the policy says so) an active challenge
+    is asked (``FrameAnalysis.challenge``) and the MATCH is reported when it
+    passes. A failed challenge reports ``spoof``. ``liveness=None`` turns the
+    check off (tests of the matching alone).
+    """
 
     def __init__(
         self,
         engine: FaceEngine,
         gallery: GalleryHolder,
         params: MatchParams,
+        liveness: LivenessParams | None = None,
         *,
         review_wait_seconds: float = DEFAULT_REVIEW_WAIT_SECONDS,
+        rng: random.Random | None = None,
     ) -> None:
         self.engine = engine
         self.gallery = gallery
         self.params = params
+        self.liveness = liveness
         self.review_wait = review_wait_seconds
+        self.rng = rng or random.SystemRandom()
         self._lock = threading.Lock()
         self._tracker = FaceTracker(params)
         self._unsure_since: dict[int, float] = {}
+        self._track: int | None = None
+        self._passive: PassiveCheck | None = None
+        self._challenge: ChallengeSession | None = None
+        self._challenge_decided = False
+        self.challenges_asked = 0
 
     def reset(self) -> None:
         with self._lock:
             self._tracker.reset()
             self._unsure_since.clear()
+            self._new_track(None)
+
+    def _new_track(self, track: int | None) -> None:
+        self._track = track
+        self._passive = PassiveCheck(self.liveness) if self.liveness is not None else None
+        self._challenge = None
+        self._challenge_decided = False
 
     def analyse(self, frame: Frame, now: float) -> FrameAnalysis:
         rgb = to_rgb(frame)
@@ -92,6 +125,9 @@ class EngineRecognizer:
         h, w = frame.shape[:2]
         code = result.code
         box = result.box
+        landmarks = None
+        if box is not None and self.liveness is not None:
+            landmarks = self.engine.models.landmarks68(rgb, box)
         with self._lock:
             if box is None:
                 obs = Observation(now)
@@ -100,26 +136,59 @@ class EngineRecognizer:
             else:
                 obs = Observation(now, box, result=self.gallery.search(result.embedding))
             decision = self._tracker.update(obs)
+            if decision.track_id != self._track:
+                self._new_track(decision.track_id)
+            if self._passive is not None and landmarks is not None:
+                self._passive.add(landmarks)
             verdict = "pending"
+            challenge: str | None = None
+            live_text: str | None = None
             if decision.outcome is Outcome.MATCH:
-                verdict = "match"
+                verdict, challenge, live_text = self._liveness(landmarks, now)
             elif decision.outcome in (Outcome.REVIEW, Outcome.UNKNOWN):
                 track = decision.track_id if decision.track_id is not None else -1
                 first = self._unsure_since.setdefault(track, now)
                 if now - first >= self.review_wait:
                     verdict = "review" if decision.outcome is Outcome.REVIEW else "unknown"
         snapshot = face_jpeg(frame, box) if box is not None and code == "ok" else None
+        matched = verdict == "match"
         return FrameAnalysis(
             frame_size=(w, h),
             box=face_box(box, code == "ok"),
             guidance=code,
+            challenge=challenge,
             decision=verdict,  # type: ignore[arg-type]
-            nip=decision.person_id if verdict == "match" else None,
-            distance=decision.distance if verdict == "match" else None,
-            margin=_finite(decision.margin) if verdict == "match" else None,
-            liveness=None,
+            nip=decision.person_id if matched else None,
+            distance=decision.distance if matched else None,
+            margin=_finite(decision.margin) if matched else None,
+            liveness=live_text if matched else None,
             snapshot_jpeg=snapshot,
         )
+
+    def _liveness(self, landmarks: object, now: float) -> tuple[str, str | None, str | None]:
+        """(verdict, challenge asked, liveness text) for a tracker MATCH; under the lock."""
+        params = self.liveness
+        passive = self._passive
+        if params is None or passive is None:
+            return "match", None, None
+        if self._challenge is None:
+            if passive.frames < params.passive_min_frames and params.challenge != "always":
+                return "pending", None, None  # a few more frames for the passive check
+            verdict = passive.result()
+            if not needs_challenge(params, verdict, self.rng):
+                status = "passed" if verdict.live else "unproven"
+                return "match", None, f"{status}:passive:{verdict.score:.2f}"
+            self._challenge = ChallengeSession(draw_challenge(params, self.rng), now, params)
+            self.challenges_asked += 1
+            log.info("liveness challenge asked: %s", self._challenge.kind)
+        session = self._challenge
+        state = session.update(landmarks, now)  # type: ignore[arg-type]
+        if state.status is ChallengeStatus.PASSED:
+            return "match", None, f"passed:{session.kind}:{state.score:.2f}"
+        if state.status is ChallengeStatus.FAILED:
+            log.warning("liveness challenge %s failed: %s", session.kind, state.reason)
+            return "spoof", None, None
+        return "pending", session.kind, None
 
 
 def _finite(value: float) -> float | None:

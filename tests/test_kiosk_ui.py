@@ -59,9 +59,17 @@ def engine() -> Any:
     return build_engine(HadirConfig())
 
 
-def kiosk_config(**kiosk: Any) -> HadirConfig:
+def kiosk_config(challenge: str = "never", **kiosk: Any) -> HadirConfig:
+    """The test config; a still test picture cannot pass liveness, so it is off by default."""
     cfg = load_config()
-    return replace(cfg, kiosk=replace(cfg.kiosk, fullscreen=False, sound=False, **kiosk))
+    rec = cfg.recognition
+    return replace(
+        cfg,
+        kiosk=replace(cfg.kiosk, fullscreen=False, sound=False, **kiosk),
+        recognition=replace(
+            rec, liveness=replace(rec.liveness, challenge=challenge, timeout_seconds=1.5)
+        ),
+    )
 
 
 def prepare_store(cfg: HadirConfig, shared: Path, engine: Any, enroll: bool = True) -> None:
@@ -124,6 +132,9 @@ def test_face_punch_success_then_duplicate(
     assert result.nip.replace(" ", "") == NIP_A
     assert result.direction_text in ("MASUK", "PULANG")
     assert result.snapshot_jpeg  # the face snapshot is shown
+    with kiosk.store.db.read() as conn:
+        mode, liveness = conn.exec_driver_sql("SELECT verify_mode, liveness FROM punches").one()
+    assert mode == "face" and liveness.startswith("unproven:passive:")
     # the screen shows it
     card = kiosk.window.attendance.result
     assert card.isVisible() and card.name.text() == "Siti Rahmawati"
@@ -138,6 +149,21 @@ def test_face_punch_success_then_duplicate(
     dup = ctl.attendance.result
     assert dup.title.startswith("Sudah tercatat pukul ")
     assert kiosk.store.punch_count() == 1
+
+
+def test_still_picture_gets_a_challenge_and_is_refused(
+    qtbot: Any, shared_data: Path, engine: Any, make_kiosk: Any
+) -> None:
+    cfg = kiosk_config(challenge="unsure")
+    prepare_store(cfg, shared_data, engine)
+    kiosk = make_kiosk(cfg, [face(shared_data, "subject02", PROBE_A)])
+    ctl = kiosk.controller
+    qtbot.waitUntil(lambda: ctl.attendance.guidance_kind == "challenge", timeout=20000)
+    assert ctl.attendance.guidance_text in ("Kedipkan mata", "Toleh ke kiri", "Toleh ke kanan")
+    assert kiosk.window.attendance.guidance.text() == ctl.attendance.guidance_text
+    qtbot.waitUntil(lambda: ctl.attendance.guidance_code == "spoof", timeout=10000)
+    assert ctl.attendance.guidance_text == "Verifikasi gagal, coba lagi"
+    assert kiosk.store.punch_count() == 0
 
 
 def test_pin_fallback_marks_a_pin_punch(
