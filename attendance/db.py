@@ -9,6 +9,7 @@ recorder and the sync thread never deadlock on a read-to-write upgrade; reads
 
 from __future__ import annotations
 
+import errno
 import logging
 import sqlite3
 from collections.abc import Iterator
@@ -59,14 +60,17 @@ def _on_begin(conn: Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-def is_disk_full(exc: BaseException) -> bool:
-    orig = exc.orig if isinstance(exc, DBAPIError) else exc
-    if isinstance(orig, sqlite3.OperationalError | sqlite3.DatabaseError):
-        msg = str(orig).lower()
-        return "disk is full" in msg or "database or disk is full" in msg
-    if isinstance(orig, OSError):
-        import errno
+_SQLITE_FULL = 13
+_SQLITE_IOERR_WRITE = 778  # a failed write(2): ENOSPC is reported as FULL, EFBIG/EDQUOT as this
 
+
+def is_disk_full(exc: BaseException) -> bool:
+    """True when ``exc`` means the data could not be written: no space, quota or size limit."""
+    orig = exc.orig if isinstance(exc, DBAPIError) else exc
+    if isinstance(orig, sqlite3.Error):
+        code = getattr(orig, "sqlite_errorcode", None)
+        return code in (_SQLITE_FULL, _SQLITE_IOERR_WRITE) or "disk is full" in str(orig)
+    if isinstance(orig, OSError):
         return orig.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
     return False
 
@@ -99,11 +103,23 @@ class Database:
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
-        """A ``BEGIN IMMEDIATE`` transaction, committed (durably) when the block ends."""
-        with self.engine.connect() as conn:
-            conn.execution_options(hadir_immediate=True)
-            with conn.begin():
-                yield conn
+        """A ``BEGIN IMMEDIATE`` transaction, committed (durably) when the block ends.
+
+        A full disk (or file size limit) becomes :class:`StorageFullError`; the
+        transaction is rolled back and the database stays intact.
+        """
+        try:
+            with self.engine.connect() as conn:
+                conn.execution_options(hadir_immediate=True)
+                with conn.begin():
+                    yield conn
+        except DBAPIError as exc:
+            if is_disk_full(exc):
+                raise StorageFullError(
+                    f"the disk holding {self.path} is full (or cannot be written); nothing of "
+                    "this change was stored. Free space in the data directory."
+                ) from exc
+            raise
 
     @contextmanager
     def read(self) -> Iterator[Connection]:

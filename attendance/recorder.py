@@ -241,11 +241,14 @@ class PunchRecorder:
             except BaseException as exc:
                 if snapshot_rel is not None:
                     store.snapshots.remove(snapshot_rel)
-                if isinstance(exc, DBAPIError | OSError) and is_disk_full(exc):
+                if isinstance(exc, StorageFullError) or (
+                    isinstance(exc, DBAPIError | OSError) and is_disk_full(exc)
+                ):
+                    log.error("punch not recorded: the disk cannot be written (%s)", exc)
                     raise StorageFullError(
-                        "the disk is full: the punch was NOT recorded (earlier punches are safe). "
-                        "Free space in the data directory (old snapshots, logs); recording resumes "
-                        "by itself."
+                        "the disk is full (or cannot be written): the punch was NOT recorded; "
+                        "earlier punches are safe. Free space in the data directory (old "
+                        "snapshots, logs); recording resumes by itself."
                     ) from exc
                 raise
         return RecordResult(
