@@ -256,6 +256,17 @@ DeviceIdPath = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za
 SerialQuery = Annotated[str | None, Query(alias="SN", max_length=64)]
 
 
+def app_from_environment() -> FastAPI:
+    """Factory for uvicorn worker processes: settings come from ``$HADIR_SERVER_SETTINGS``."""
+    import os
+
+    from server.logs import configure_json_logging
+    from server.settings import SETTINGS_ENV, settings_from_json
+
+    configure_json_logging()
+    return create_app(settings_from_json(os.environ[SETTINGS_ENV]))
+
+
 def create_app(settings: ServerSettings, services: Services | None = None) -> FastAPI:
     """Build the server application (migrating the database) from ``settings``."""
     svc = services or build_services(settings)

@@ -52,6 +52,12 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     _common(parser, suppress=False)
     parser.add_argument("--host", default=None, help="listen address (default: [server] host)")
     parser.add_argument("--port", type=int, default=None, help="port (default: [server] port)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes (each verifies signatures on its own CPU core; default 1)",
+    )
     sub = parser.add_subparsers(dest="server_command", metavar="SUBCOMMAND", required=False)
 
     p = sub.add_parser(
@@ -99,7 +105,7 @@ def _run(args: argparse.Namespace) -> int:
     settings = _settings(args)
     action = getattr(args, "server_command", None)
     if action is None:
-        return _serve(settings)
+        return _serve(settings, args.workers)
     if action == "admin-token":
         from server.admintoken import AdminTokenError, load_or_create_admin_token
 
@@ -170,37 +176,48 @@ def _administer(action: str, args: argparse.Namespace, settings: ServerSettings)
         db.dispose()
 
 
-def _serve(settings: ServerSettings) -> int:
+def _serve(settings: ServerSettings, workers: int) -> int:
     import logging
+    import os
 
     import uvicorn
 
-    from server.admintoken import AdminTokenError
+    from server.admintoken import AdminTokenError, load_or_create_admin_token
     from server.app import create_app
     from server.db import DatabaseError
     from server.logs import configure_json_logging
+    from server.settings import SETTINGS_ENV, settings_to_json
 
+    if not 1 <= workers <= 64:
+        raise CommandError(f"--workers must be 1-64, got {workers}")
     configure_json_logging(logging.getLogger().level or logging.INFO)
-    try:
-        app = create_app(settings)
-    except (DatabaseError, AdminTokenError) as exc:
-        raise CommandError(str(exc)) from None
     logging.getLogger("server").info(
         "server starting",
         extra={
             "host": settings.host,
             "port": settings.port,
+            "workers": workers,
             "database": settings.database_url.split("://", 1)[0],
         },
     )
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        access_log=False,
-        timeout_keep_alive=30,
-    )
+    common: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_config": None,
+        "access_log": False,
+        "timeout_keep_alive": 30,
+    }
+    try:
+        if workers == 1:
+            uvicorn.run(create_app(settings), **common)
+            return 0
+        # Migrate and create the admin token once, before the workers start.
+        _open(settings).dispose()
+        load_or_create_admin_token(settings.admin_token_file)
+    except (DatabaseError, AdminTokenError) as exc:
+        raise CommandError(str(exc)) from None
+    os.environ[SETTINGS_ENV] = settings_to_json(settings)
+    uvicorn.run("server.app:app_from_environment", factory=True, workers=workers, **common)
     return 0
 
 

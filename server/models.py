@@ -92,7 +92,8 @@ class Punch(Base):
     direction: Mapped[str] = mapped_column(String(16))
     flags: Mapped[str] = mapped_column(String(128), default="")  # comma separated
     signature: Mapped[str | None] = mapped_column(String(128), nullable=True)
-    record: Mapped[str] = mapped_column(Text())  # the record as received (JSON)
+    # Native: the canonical signed bytes (integrity.canonical_bytes); ADMS: the parsed line.
+    record: Mapped[str] = mapped_column(Text())
     received_utc: Mapped[datetime] = mapped_column(DateTime())
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -58,3 +59,21 @@ def settings_from_config(cfg: HadirConfig) -> ServerSettings:
         max_future_seconds=section.max_future_seconds,
         max_age_days=section.max_age_days,
     )
+
+
+SETTINGS_ENV = "HADIR_SERVER_SETTINGS"
+
+
+def settings_to_json(settings: ServerSettings) -> str:
+    """The settings as JSON (without the clock), for worker processes."""
+    data = {f.name: getattr(settings, f.name) for f in fields(settings) if f.name != "clock"}
+    data["admin_token_file"] = str(settings.admin_token_file)
+    data["adms_serials"] = list(settings.adms_serials)
+    return json.dumps(data)
+
+
+def settings_from_json(text: str) -> ServerSettings:
+    data = json.loads(text)
+    data["admin_token_file"] = Path(data["admin_token_file"])
+    data["adms_serials"] = tuple(data["adms_serials"])
+    return ServerSettings(**data)
