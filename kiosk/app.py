@@ -61,6 +61,32 @@ def build_source(cfg: HadirConfig) -> FrameSource:
     return source_from_params(CameraParams(**dataclasses.asdict(cfg.camera)))
 
 
+def process_age_seconds() -> float:
+    """Seconds since this process started (Linux /proc; 0 elsewhere)."""
+    import os
+
+    try:
+        stat = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+        start_ticks = int(stat[19])
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        return max(0.0, uptime - start_ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def memory_mb() -> tuple[float, float]:
+    """(resident, peak resident) memory of this process in MB (Linux /proc; 0 elsewhere)."""
+    values = {"VmRSS": 0.0, "VmHWM": 0.0}
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            key, _, rest = line.partition(":")
+            if key in values:
+                values[key] = int(rest.split()[0]) / 1024
+    except (OSError, ValueError):
+        pass
+    return values["VmRSS"], values["VmHWM"]
+
+
 @dataclass
 class Kiosk:
     """Every long-lived object of a running kiosk (the composition's result)."""
@@ -92,7 +118,11 @@ class Kiosk:
         self.tick_timer.start(TICK_MS)
         self.controller.tick()
         self.ready_at = time.monotonic()
-        log.info("kiosk ready in %.2f s", self.ready_at - self.started_at)
+        log.info(
+            "kiosk ready %.2f s after building began, %.2f s after process start",
+            self.ready_at - self.started_at,
+            process_age_seconds(),
+        )
 
     def stop(self) -> None:
         if self._stopped:
@@ -137,6 +167,7 @@ def build_kiosk(
     from recognition.gallery import GalleryHolder
     from recognition.liveness import LivenessParams
 
+    began = time.monotonic()
     tz = ZoneInfo(cfg.device.timezone)
     cat = Catalogue(cfg.device.language)
     store = Store.from_config(cfg)
@@ -263,6 +294,7 @@ def build_kiosk(
         tick_timer=tick,
         sync_worker=sync_worker,
         sync=sync,
+        started_at=began,
     )
 
 
@@ -310,6 +342,13 @@ def run_kiosk(args: argparse.Namespace) -> int:
     try:
         code = app.exec()
     finally:
+        rss, peak = memory_mb()
+        log.info(
+            "kiosk exiting: resident memory %.0f MB (peak %.0f MB), %d frames recognised",
+            rss,
+            peak,
+            kiosk.worker.frames_processed,
+        )
         kiosk.stop()
         if demo_dir is not None:
             import shutil

@@ -172,7 +172,8 @@ class EngineRecognizer:
         if params is None or passive is None:
             return "match", None, None
         if self._challenge is None:
-            if passive.frames < params.passive_min_frames and params.challenge != "always":
+            waits = params.challenge in ("unsure", "random")
+            if waits and passive.frames < params.passive_min_frames:
                 return "pending", None, None  # a few more frames for the passive check
             verdict = passive.result()
             if not needs_challenge(params, verdict, self.rng):
