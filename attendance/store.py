@@ -27,6 +27,7 @@ from attendance.keys import DeviceKeys, KeyFileError, load_keys
 from attendance.models import (
     EMPLOYEE_TYPES,
     AuditEntry,
+    Correction,
     DeviceState,
     Employee,
     EmployeeOffice,
@@ -34,7 +35,7 @@ from attendance.models import (
     Punch,
 )
 from attendance.outbox import Outbox
-from attendance.snapshots import SnapshotStore
+from attendance.snapshots import PurgeResult, SnapshotStore
 from attendance.templates import TemplateStore
 
 if TYPE_CHECKING:
@@ -174,6 +175,11 @@ class EmployeeStore:
                 conn.execute(delete(EmployeeOffice).where(EmployeeOffice.nip.in_(chunk)))
             if offices:
                 conn.execute(insert(EmployeeOffice), offices)
+
+    def remove(self, nip: str) -> bool:
+        """Drop a person from the roster with their templates (punches stay)."""
+        with self._db.write() as conn:
+            return bool(conn.execute(delete(Employee).where(Employee.nip == nip)).rowcount)
 
     def get(self, nip: str) -> EmployeeRecord | None:
         with self._db.read() as conn:
@@ -353,6 +359,45 @@ class Store:
         """UTC times of ``nip``'s punches with ``start <= utc < end`` (for the rules)."""
         with self.db.read() as conn:
             return punch_times(conn, nip, start, end)
+
+    def add_correction(
+        self,
+        punch_id: str,
+        field: str,
+        old_value: str | None,
+        new_value: str | None,
+        reason: str,
+        actor: str,
+        at: datetime | None = None,
+    ) -> None:
+        """Record a correction beside a punch (e.g. a server clock offset); never rewrites it."""
+        if not reason:
+            raise ValueError("a correction needs a reason")
+        with self.db.write() as conn:
+            if conn.execute(select(Punch.pk).where(Punch.id == punch_id)).first() is None:
+                raise StoreError(f"no punch with id {punch_id}")
+            conn.execute(
+                insert(Correction).values(
+                    punch_id=punch_id,
+                    field=field,
+                    old_value=old_value,
+                    new_value=new_value,
+                    reason=reason,
+                    actor=actor,
+                    created_at=format_utc(at or datetime.now(UTC)),
+                )
+            )
+
+    def corrections(self, punch_id: str) -> list[dict[str, Any]]:
+        with self.db.read() as conn:
+            rows = conn.execute(
+                select(Correction).where(Correction.punch_id == punch_id).order_by(Correction.id)
+            ).mappings()
+            return [dict(r) for r in rows]
+
+    def purge_snapshots(self, now: datetime | None = None) -> PurgeResult:
+        """Apply the snapshot retention and disk cap (run daily and at start-up)."""
+        return self.snapshots.purge(self.db, now or datetime.now(UTC))
 
     def erase_person(self, nip: str, actor: str) -> EraseResult:
         """Delete the face templates and punch snapshots of one person; punches stay.

@@ -313,3 +313,30 @@ def test_employee_validation(tmp_path: Path) -> None:
         assert [e.nip for e in store.employees.search("Budi")] == [NIP2]
         assert store.employees.get(NIP2) is not None
         assert store.employees.get(NIP2).extra_opds == ("DISKOMINFO",)  # type: ignore[union-attr]
+
+
+def test_corrections_beside_a_punch(tmp_path: Path) -> None:
+    from attendance.db import StoreError
+
+    with _store(tmp_path) as store:
+        (pid,) = _recorded(store, 1)
+        store.add_correction(pid, "utc", None, "+2.5s", "server clock offset", "sync", at=T0)
+        rows = store.corrections(pid)
+        assert [(r["field"], r["new_value"], r["actor"]) for r in rows] == [
+            ("utc", "+2.5s", "sync")
+        ]
+        with pytest.raises(StoreError, match="no punch"):
+            store.add_correction("nope", "utc", None, "x", "reason", "sync")
+        with pytest.raises(ValueError, match="reason"):
+            store.add_correction(pid, "utc", None, "x", "", "sync")
+
+
+def test_remove_employee_drops_templates_keeps_punches(tmp_path: Path) -> None:
+    with _store(tmp_path) as store:
+        _recorded(store, 3)
+        store.templates.add(NIP, np.ones(128, np.float32))
+        assert store.employees.remove(NIP)
+        assert store.employees.get(NIP) is None
+        assert store.templates.info(NIP) == []  # ON DELETE CASCADE (foreign keys on)
+        assert store.punch_count() == 3
+        assert store.purge_snapshots(T0).files_deleted == 0
