@@ -18,6 +18,7 @@ import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
@@ -75,6 +76,12 @@ class Database:
             if parsed.database in (None, "", ":memory:"):
                 kwargs["poolclass"] = StaticPool  # one shared in-memory database
             else:
+                try:
+                    Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise DatabaseError(
+                        f"cannot create the directory of {parsed.database}: {exc.strerror}"
+                    ) from None
                 kwargs["pool_size"] = 16
                 kwargs["max_overflow"] = 48
             self._write_lock = threading.Lock()
