@@ -52,6 +52,23 @@ def _label(name: str, wrap: bool = True) -> QLabel:
     return label
 
 
+def person_line(ctl: KioskController, r: PersonRow, with_unit: bool) -> str:
+    """Two lines for a roster list: the name, then NIP, (unit,) samples and enrollment date."""
+    cat = ctl.cat
+    when = (
+        cat.text("people.enrolled", date=r.enrolled_text)
+        if r.template_count
+        else cat.text("people.not_enrolled")
+    )
+    parts = [r.nip]
+    if with_unit and r.unit:
+        parts.append(r.unit)
+    if r.template_count:
+        parts.append(cat.text("people.templates", count=r.template_count))
+    parts.append(when)
+    return f"{r.name}\n{' · '.join(parts)}"
+
+
 class AttendanceScreen(QWidget):
     """Camera preview (or the result card) on the left, clock and guidance on the right."""
 
@@ -254,8 +271,7 @@ class EnrollScreen(QWidget):
                 self._rows = st.candidates
                 self.candidates.clear()
                 for r in st.candidates:
-                    extra = f" · {r.enrolled_text}" if r.enrolled_text else ""
-                    self.candidates.addItem(f"{r.name}\n{r.nip} · {r.unit}{extra}")
+                    self.candidates.addItem(person_line(self.ctl, r, with_unit=True))
             self.search_message.setText(st.message)
         elif st.step == "consent":
             self.pages.setCurrentIndex(1)
@@ -273,7 +289,10 @@ class EnrollScreen(QWidget):
         else:
             self.pages.setCurrentIndex(3)
             self.message.setText(st.message)
-            self.message.setProperty("kind", st.step)
+            if self.message.property("kind") != st.step:
+                self.message.setProperty("kind", st.step)
+                self.message.style().unpolish(self.message)
+                self.message.style().polish(self.message)
             self.retry.setVisible(st.step in ("duplicate", "failed"))
 
 
@@ -310,19 +329,12 @@ class PeopleScreen(QWidget):
 
     def show_state(self) -> None:
         st = self.ctl.people
-        cat = self.ctl.cat
         if st.rows != self._rows:
             selected = self.list.currentRow()
             self._rows = st.rows
             self.list.clear()
             for r in st.rows:
-                when = (
-                    cat.text("people.enrolled", date=r.enrolled_text)
-                    if r.template_count
-                    else cat.text("people.not_enrolled")
-                )
-                count = cat.text("people.templates", count=r.template_count)
-                self.list.addItem(f"{r.name}\n{r.nip} · {count} · {when}")
+                self.list.addItem(person_line(self.ctl, r, with_unit=False))
             if 0 <= selected < len(st.rows):
                 self.list.setCurrentRow(selected)
         pending = next((i for i, r in enumerate(st.rows) if r.nip == st.pending_erase), -1)
