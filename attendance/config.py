@@ -163,6 +163,8 @@ class KioskSection:
     height: int = setting(480, min=240, max=4320)
     result_seconds: float = setting(4.0, min=1.0, max=60.0)
     sound: bool = True
+    review_wait_seconds: float = setting(1.2, min=0.0, max=30.0)
+    admin_idle_seconds: float = setting(120.0, min=10.0, max=3600.0)
 
 
 @dataclass(frozen=True)

@@ -188,7 +188,9 @@ def build_kiosk(
         loader.reload()
         params = MatchParams(**dataclasses.asdict(cfg.recognition.match))
         liveness = LivenessParams(**dataclasses.asdict(cfg.recognition.liveness))
-        recognizer = EngineRecognizer(engine, holder, params, liveness)
+        recognizer = EngineRecognizer(
+            engine, holder, params, liveness, review_wait_seconds=cfg.kiosk.review_wait_seconds
+        )
 
         camera = CameraMonitor()
         grabber = LatestFrameGrabber(
@@ -253,6 +255,7 @@ def build_kiosk(
             runner=runner,
             monotonic=time.monotonic,
             result_seconds=cfg.kiosk.result_seconds,
+            admin_idle_seconds=cfg.kiosk.admin_idle_seconds,
             on_success=beeper.play if beeper is not None else None,
             on_quit=on_quit,
         )

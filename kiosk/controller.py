@@ -91,6 +91,7 @@ class KioskController:
         monotonic: Callable[[], float],
         wall_clock: Callable[[], datetime] = _utc_now,
         result_seconds: float = 4.0,
+        admin_idle_seconds: float = ADMIN_IDLE_SECONDS,
         on_success: Callable[[], None] | None = None,
         on_quit: Callable[[], None] | None = None,
     ) -> None:
@@ -106,6 +107,7 @@ class KioskController:
         self.monotonic = monotonic
         self.wall_clock = wall_clock
         self.result_seconds = result_seconds
+        self.admin_idle_seconds = admin_idle_seconds
         self.on_success = on_success
         self.on_quit = on_quit
         self._listeners: list[Callable[[], None]] = []
@@ -199,7 +201,7 @@ class KioskController:
             self._set_guidance("ready", self.cat.text("ready"), "info")
             changed = True
         if self.screen != "attendance" and self.screen != "pin" and mono > self._admin_active_until:
-            log.info("admin mode left after %.0f s without a touch", ADMIN_IDLE_SECONDS)
+            log.info("admin mode left after %.0f s without a touch", self.admin_idle_seconds)
             self._leave_admin()
             changed = True
         if self.screen == "pin" and mono > self._admin_active_until:
@@ -211,7 +213,7 @@ class KioskController:
             self._changed()
 
     def _touch(self) -> None:
-        self._admin_active_until = self.monotonic() + ADMIN_IDLE_SECONDS
+        self._admin_active_until = self.monotonic() + self.admin_idle_seconds
 
     # -------------------------------------------------------------------- sync
     def _poll_sync(self) -> None:
