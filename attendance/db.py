@@ -166,17 +166,35 @@ def current_revision(conn: Connection) -> str | None:
     return MigrationContext.configure(conn).get_current_revision()
 
 
-def open_database(data_dir: Path, *, migrate_to: str = "head") -> Database:
+def open_database(
+    data_dir: Path, *, migrate_to: str = "head", quick_check: bool = False
+) -> Database:
     """Open (creating if needed) ``<data_dir>/hadir.db`` and bring its schema up to date.
 
     Raises :class:`DatabaseRefusedError` for a corrupt file, a SQLite file of another
-    application, or a schema newer than this program knows.
+    application, or a schema newer than this program knows. ``quick_check`` also reads
+    every page (``PRAGMA quick_check``, seconds on a large store): the kiosk does it
+    once at start-up so damage deep in the file is found before a punch needs it.
     """
     data_dir.mkdir(parents=True, exist_ok=True)
     path = data_dir / DB_FILENAME
     check_file_is_ours(path)
     with _quiet_alembic():
-        return _open_checked(path, migrate_to)
+        db = _open_checked(path, migrate_to)
+    if quick_check:
+        try:
+            with db.read() as conn:
+                rows = [r[0] for r in conn.exec_driver_sql("PRAGMA quick_check")]
+        except DBAPIError as exc:
+            rows = [str(exc.orig)]
+        if rows != ["ok"]:
+            db.dispose()
+            raise DatabaseRefusedError(
+                f"{path} is damaged ({'; '.join(rows[:3])}). Move it aside (keep it: "
+                "undelivered punches may be recoverable with sqlite3 .recover) and restore "
+                "the kiosk's backup, or start with an empty data directory and re-sync."
+            )
+    return db
 
 
 def _open_checked(path: Path, migrate_to: str) -> Database:

@@ -319,9 +319,13 @@ class Store:
         key_dir: Path | None = None,
         snapshot_retention_days: int = 60,
         snapshot_max_mb: int = 500,
+        quick_check: bool = False,
     ) -> Store:
-        """Open (or create) the store in ``data_dir``; see the module docstring for refusals."""
-        db = open_database(data_dir)
+        """Open (or create) the store in ``data_dir``; see the module docstring for refusals.
+
+        ``quick_check``: read every page first (the kiosk at start-up; see ``open_database``).
+        """
+        db = open_database(data_dir, quick_check=quick_check)
         try:
             keys = _load_checked_keys(db, key_dir or data_dir / "keys")
         except BaseException:
@@ -333,13 +337,14 @@ class Store:
         return cls(db, keys, device_id, data_dir, snapshots)
 
     @classmethod
-    def from_config(cls, cfg: HadirConfig) -> Store:
+    def from_config(cls, cfg: HadirConfig, *, quick_check: bool = False) -> Store:
         return cls.open(
             cfg.data_dir,
             device_id=cfg.device.id,
             key_dir=key_dir_for(cfg.data_dir, cfg.store),
             snapshot_retention_days=cfg.store.snapshot_retention_days,
             snapshot_max_mb=cfg.store.snapshot_max_mb,
+            quick_check=quick_check,
         )
 
     def close(self) -> None:

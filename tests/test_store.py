@@ -340,3 +340,22 @@ def test_remove_employee_drops_templates_keeps_punches(tmp_path: Path) -> None:
         assert store.templates.info(NIP) == []  # ON DELETE CASCADE (foreign keys on)
         assert store.punch_count() == 3
         assert store.purge_snapshots(T0).files_deleted == 0
+
+
+def test_damage_deep_in_the_file_is_found_by_the_start_up_check(tmp_path: Path) -> None:
+    with _store(tmp_path) as store:
+        _recorded(store, 30)
+    # Closing the last connection checkpointed the WAL into the file.
+    path = tmp_path / DB_FILENAME
+    with sqlite3.connect(path) as conn:
+        root = conn.execute(
+            "SELECT rootpage FROM sqlite_master WHERE name = 'ix_punches_nip_utc'"
+        ).fetchone()[0]
+        page = conn.execute("PRAGMA page_size").fetchone()[0]
+    raw = bytearray(path.read_bytes())
+    start = (root - 1) * page
+    raw[start + 8 : start + page] = b"\x5a" * (page - 8)  # wreck that index page
+    path.write_bytes(bytes(raw))
+    Store.open(tmp_path, device_id="kiosk-01").close()  # the light open does not read it
+    with pytest.raises(DatabaseRefusedError, match="damaged"):
+        Store.open(tmp_path, device_id="kiosk-01", quick_check=True)
