@@ -1,0 +1,148 @@
+"""The controller without Qt: time injected, tasks run inline, no engine or store needed.
+
+``RenderOnlyServices`` (the screenshot renderer's stand-in, which refuses any
+service call) proves these paths never reach a service.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from kiosk.controller import KioskController
+from kiosk.i18n import Catalogue
+from kiosk.ports import FrameAnalysis, SyncInfo, run_inline
+from kiosk.screenshots import RenderOnlyServices
+from kiosk.state import FaceBox
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 100.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def make(clock: Clock, language: str = "id") -> KioskController:
+    s = RenderOnlyServices()
+    return KioskController(
+        catalogue=Catalogue(language),
+        opd_name="Dinas Kesehatan",
+        timezone=ZoneInfo("Asia/Jakarta"),
+        recognizer=s,
+        punches=s,
+        admin=s,
+        enrollment=s,
+        sync=None,
+        runner=run_inline,
+        monotonic=clock,
+        wall_clock=lambda: datetime(2026, 11, 30, 0, 5, 9, tzinfo=UTC),
+        result_seconds=3.0,
+        admin_idle_seconds=60.0,
+    )
+
+
+def test_clock_and_date_in_wib() -> None:
+    ctl = make(Clock())
+    assert ctl.attendance.clock_text == "07:05:09"
+    assert ctl.attendance.date_text == "Senin, 30 November 2026"
+    assert ctl.attendance.opd_name == "Dinas Kesehatan"
+
+
+def test_guidance_follows_the_quality_code_and_the_challenge() -> None:
+    ctl = make(Clock())
+    box = FaceBox(10, 10, 50, 50, ok=False)
+    ctl.on_frame_result(ctl.generation, FrameAnalysis((640, 480), box, guidance="too_dark"))
+    assert (ctl.attendance.guidance_text, ctl.attendance.guidance_kind) == ("Terlalu gelap", "warn")
+    assert ctl.attendance.face_box == box
+    ctl.on_frame_result(ctl.generation, FrameAnalysis((640, 480), box, "ok", challenge="turn_left"))
+    assert ctl.attendance.guidance_text == "Toleh ke kiri"
+    assert ctl.attendance.guidance_kind == "challenge"
+    ctl.on_frame_result(ctl.generation, FrameAnalysis((640, 480)))
+    assert ctl.attendance.guidance_code == "ready" and ctl.attendance.face_box is None
+
+
+def test_stale_results_of_an_older_generation_are_dropped() -> None:
+    ctl = make(Clock())
+    old = ctl.generation
+    ctl.open_pin()
+    ctl.show_attendance()
+    assert ctl.generation != old
+    ctl.on_frame_result(old, FrameAnalysis((640, 480), None, guidance="too_dark"))
+    assert ctl.attendance.guidance_code == "ready"
+
+
+def test_not_recognised_offers_pin_then_returns_to_ready_after_result_seconds() -> None:
+    clock = Clock()
+    ctl = make(clock)
+    ctl.on_frame_result(ctl.generation, FrameAnalysis((640, 480), decision="unknown"))
+    result = ctl.attendance.result
+    assert result is not None and result.kind == "not_recognised" and result.offer_pin
+    assert ctl.frame_processor() is None  # recognition pauses while the card shows
+    clock.t += 2.9
+    ctl.tick()
+    assert ctl.attendance.result is not None
+    clock.t += 0.2
+    ctl.tick()
+    assert ctl.attendance.result is None and ctl.frame_processor() is not None
+
+
+def test_nip_must_have_18_digits_and_cancel_goes_back() -> None:
+    ctl = make(Clock())
+    ctl.open_pin()
+    for d in "12345":
+        ctl.keypad_key(d)
+    assert ctl.keypad.shown == "12345"
+    ctl.keypad_key("ok")
+    assert ctl.keypad.error == "NIP harus 18 digit"
+    ctl.keypad_key("back")
+    assert ctl.keypad.shown == "1234"
+    for d in "9" * 30:
+        ctl.keypad_key(d)
+    assert len(ctl.keypad.shown.replace(" ", "")) == 18
+    ctl.keypad_key("ok")
+    assert ctl.keypad.prompt == "Masukkan PIN" and ctl.keypad.shown == ""
+    ctl.keypad_key("7")
+    assert ctl.keypad.shown == "\u25cf"  # the PIN is masked
+    ctl.keypad_key("cancel")
+    assert ctl.screen == "attendance"
+    with pytest.raises(ValueError, match="unknown keypad key"):
+        ctl.keypad_key("x")
+
+
+def test_admin_mode_times_out_without_touches() -> None:
+    clock = Clock()
+    ctl = make(clock)
+    ctl.open_admin()
+    ctl.screen = "admin_menu"  # as after a correct PIN
+    clock.t += 59
+    ctl.tick()
+    assert ctl.screen == "admin_menu"
+    clock.t += 2
+    ctl.tick()
+    assert ctl.screen == "attendance"
+
+
+def test_camera_lost_and_back_and_sync_indicator() -> None:
+    ctl = make(Clock())
+    ctl.on_camera(False)
+    assert ctl.attendance.guidance_text.startswith("Kamera tidak terhubung")
+    assert ctl.frame_processor() is not None  # the worker keeps waiting for frames
+    ctl.on_camera(True)
+    assert ctl.attendance.guidance_code == "ready"
+    ctl.on_sync_status(SyncInfo(mode="offline", pending=3))
+    assert ctl.attendance.sync.text == "Offline · 3 menunggu"
+    ctl.on_sync_status(SyncInfo(mode="online", pending=0))
+    assert ctl.attendance.sync.text == "Terhubung"
+
+
+def test_english_screens() -> None:
+    ctl = make(Clock(), "en")
+    assert ctl.attendance.date_text == "Monday, 30 November 2026"
+    assert ctl.attendance.guidance_text == "Please look at the camera"
+    box = FaceBox(1, 1, 5, 5, ok=False)
+    ctl.on_frame_result(ctl.generation, FrameAnalysis((640, 480), box, guidance="too_far"))
+    assert ctl.attendance.guidance_text == "Come closer to the camera"
