@@ -31,7 +31,9 @@ import logging
 import shutil
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -131,9 +133,13 @@ class SyncWorker:
         stale_claim_seconds: float | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         heartbeat: bool = True,
+        max_in_flight: int = 2,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if max_in_flight < 1:
+            raise ValueError(f"max_in_flight must be >= 1, got {max_in_flight}")
+        self.max_in_flight = max_in_flight
         self.store = store
         self.key_dir = key_dir
         self.batch_size = batch_size
@@ -154,6 +160,8 @@ class SyncWorker:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._client: NativeClient | None = None
+        self._creds: Credentials | None = None
+        self._extra_clients: list[NativeClient] = []
         self._creds_mtime: float | None = None
         self._state: SyncState = "idle"
         self._last_error: str | None = None
@@ -179,8 +187,14 @@ class SyncWorker:
         if self._thread is not None:
             self._thread.join(timeout if timeout is not None else self.timeout_seconds + 5)
             self._thread = None
-        if self._client is not None:
-            self._client.close()
+        self._close_clients()
+
+    def _close_clients(self) -> None:
+        for c in [self._client, *self._extra_clients]:
+            if c is not None:
+                c.close()
+        self._client = None
+        self._extra_clients = []
 
     def sync_now(self) -> None:
         """Wake the loop for a round now (the kiosk's "Sinkronkan sekarang")."""
@@ -291,33 +305,62 @@ class SyncWorker:
                     f"the token belongs to device {creds.device_id!r}, this kiosk is "
                     f"{self.store.device_id!r}"
                 )
-            if self._client is not None:
-                self._client.close()
+            self._close_clients()
             self._client = self._client_factory(creds)
+            self._creds = creds
             self._creds_mtime = mtime
         return self._client
 
     # ------------------------------------------------------------------ punches
 
+    def _push_clients(self, client: NativeClient) -> list[NativeClient]:
+        """One client (HTTP connection) per in-flight batch."""
+        while len(self._extra_clients) < self.max_in_flight - 1 and self._creds is not None:
+            self._extra_clients.append(self._client_factory(self._creds))
+        return [client, *self._extra_clients][: self.max_in_flight]
+
     def _push_all(self, client: NativeClient) -> RoundResult:
-        total = RoundResult()
+        """Claim, push and settle batches with up to ``max_in_flight`` requests under way.
+
+        Pipelining hides the kiosk's own work (claim, JSON, acknowledgement)
+        behind the server's. A batch whose push failed is released; batches
+        already under way are still settled before the error is raised.
+        """
+        clients = self._push_clients(client)
+        window = len(clients)
         outbox = self.store.outbox
-        while not self._stop.is_set():
-            items = outbox.claim(self.batch_size, self._now())
-            if not items:
-                break
+        total = RoundResult()
+        inflight: deque[tuple[Future[RoundResult], list[OutboxItem]]] = deque()
+        error: BaseException | None = None
+        sent = 0
+        with ThreadPoolExecutor(window, thread_name_prefix="hadir-sync-push") as pool:
             try:
-                got = self._deliver(client, items)
-            except BaseException:
-                outbox.release([i.punch_id for i in items])
-                raise
-            total = RoundResult(
-                delivered=total.delivered + got.delivered,
-                duplicates=total.duplicates + got.duplicates,
-                quarantined=total.quarantined + got.quarantined,
-                batches=total.batches + got.batches,
-            )
+                while not self._stop.is_set():
+                    if len(inflight) >= window:
+                        total = _add(total, self._settle(*inflight.popleft()))
+                    items = outbox.claim(self.batch_size, self._now())
+                    if not items:
+                        break
+                    future = pool.submit(self._deliver, clients[sent % window], items)
+                    inflight.append((future, items))
+                    sent += 1
+            except BaseException as exc:
+                error = exc
+            while inflight:
+                try:
+                    total = _add(total, self._settle(*inflight.popleft()))
+                except BaseException as exc:
+                    error = error or exc
+        if error is not None:
+            raise error
         return total
+
+    def _settle(self, future: Future[RoundResult], items: list[OutboxItem]) -> RoundResult:
+        try:
+            return future.result()
+        except BaseException:
+            self.store.outbox.release([i.punch_id for i in items])
+            raise
 
     def _deliver(self, client: NativeClient, items: Sequence[OutboxItem]) -> RoundResult:
         """Push claimed items; ack, quarantine or split. Leaves no item claimed on success."""
@@ -332,13 +375,7 @@ class SyncWorker:
             mid = len(items) // 2
             log.info("batch of %d refused (%s); splitting", len(items), exc)
             first = self._deliver(client, items[:mid])
-            second = self._deliver(client, items[mid:])
-            return RoundResult(
-                delivered=first.delivered + second.delivered,
-                duplicates=first.duplicates + second.duplicates,
-                quarantined=first.quarantined + second.quarantined,
-                batches=first.batches + second.batches,
-            )
+            return _add(first, self._deliver(client, items[mid:]))
         return self._apply_results(reply.results)
 
     def _apply_results(self, results: Sequence[PunchResult]) -> RoundResult:
@@ -534,6 +571,17 @@ class SyncWorker:
         with contextlib.suppress(OSError):
             health["disk_free_bytes"] = shutil.disk_usage(self.store.data_dir).free
         client.heartbeat(health)
+
+
+def _add(a: RoundResult, b: RoundResult) -> RoundResult:
+    return RoundResult(
+        delivered=a.delivered + b.delivered,
+        duplicates=a.duplicates + b.duplicates,
+        quarantined=a.quarantined + b.quarantined,
+        batches=a.batches + b.batches,
+        changes_applied=a.changes_applied + b.changes_applied,
+        templates_uploaded=a.templates_uploaded + b.templates_uploaded,
+    )
 
 
 UTC_ESTIMATE_FIELD = "utc_estimate"
