@@ -128,6 +128,9 @@ class Punch(Base):
         Index("ix_punches_nip_utc", "nip", "utc"),
         # export --from/--to and the snapshot purge: punches in a time range.
         Index("ix_punches_utc", "utc"),
+        # Clock corrections: punches of one boot in a monotonic range (flag_clock_jump)
+        # or not yet corrected after a server time offset (sync). Revision 0003.
+        Index("ix_punches_boot_mono", "boot_id", "monotonic_ns"),
     )
 
     pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
