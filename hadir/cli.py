@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -60,6 +61,10 @@ def build_parser(commands: dict[str, Command]) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # One BLAS thread: the kiosk's recognition shares two cores with capture,
+    # UI and sync, and OpenBLAS's spinning threads make a 1:N search up to
+    # 80x slower under load. Set before numpy is imported by any command.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     commands = _collect()
     parser = build_parser(commands)
     args = parser.parse_args(argv)

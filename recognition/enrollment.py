@@ -19,8 +19,8 @@ from enum import StrEnum
 
 import numpy as np
 
-from recognition.faces import MODEL_NAME, MODEL_VERSION, FaceResult, FloatArray
-from recognition.gallery import Gallery
+from recognition.faces import FaceResult, FloatArray
+from recognition.gallery import MODEL_NAME, MODEL_VERSION, Gallery
 from recognition.quality import yaw_from_landmarks
 
 

@@ -23,11 +23,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from recognition.gallery import check_vector
 from recognition.quality import QualityParams, QualityReport, assess
-
-MODEL_NAME = "dlib_face_recognition_resnet_model_v1"
-MODEL_VERSION = "1"
-EMBEDDING_DIM = 128
 
 FloatArray = npt.NDArray[np.float32]
 ImageArray = npt.NDArray[np.uint8]
@@ -303,8 +300,5 @@ def eye_centers(landmarks5: FloatArray) -> tuple[npt.NDArray[np.float32], npt.ND
 
 
 def as_embedding(vec: Sequence[float] | FloatArray) -> FloatArray:
-    """Validate a 128-d template vector (finite float32)."""
-    arr = np.asarray(vec, dtype=np.float32).reshape(-1)
-    if arr.shape != (EMBEDDING_DIM,) or not np.all(np.isfinite(arr)):
-        raise ValueError(f"a face template has {EMBEDDING_DIM} finite values")
-    return arr
+    """Validate a 128-d template vector (finite float32); see :func:`check_vector`."""
+    return check_vector(vec, "embedding")
