@@ -3,7 +3,7 @@
 Files are named ``<YYYY-MM-DD UTC>/<punch id>.jpg`` and written (and
 fsync'd) before the punch commits, so a committed punch never points at a
 missing file; a file whose punch did not commit is removed by the recorder or,
-after a crash, by :meth:`SnapshotStore.purge`. Retention is by age and by a
+after a crash, by :meth:`SnapshotStore.purge` (once it is an hour old). Retention is by age and by a
 disk cap (oldest first); the punch row keeps ``snapshot = NULL`` afterwards.
 """
 
@@ -112,7 +112,9 @@ class SnapshotStore:
         return out
 
     def purge(self, db: Database, now: datetime) -> PurgeResult:
-        """Delete snapshots older than the retention and then the oldest above the cap."""
+        """Delete snapshots of uncommitted punches, those older than the retention, and then
+        the oldest above the cap. Run it daily and at start-up."""
+        self.remove_orphans(db, now)
         cutoff = (now - timedelta(days=self.retention_days)).strftime("%Y-%m-%d")
         files = self._files()
         total = sum(size for _, size in files)
@@ -140,14 +142,27 @@ class SnapshotStore:
                     update(Punch).where(Punch.id.in_(ids[i : i + 500])).values(snapshot=None)
                 )
 
-    def remove_orphans(self, db: Database) -> int:
-        """Delete files no committed punch refers to (left by a crash before commit)."""
+    def remove_orphans(self, db: Database, now: datetime, min_age_seconds: float = 3600) -> int:
+        """Delete files no committed punch refers to (left by a crash before commit).
+
+        Only files older than ``min_age_seconds`` are considered, so a snapshot whose
+        punch is committing right now is never touched.
+        """
         removed = 0
+        cutoff = now.timestamp() - min_age_seconds
         with db.read() as conn:
             for rel, _ in self._files():
+                path = self.root / rel
+                try:
+                    if path.stat().st_mtime > cutoff:
+                        continue
+                except FileNotFoundError:
+                    continue
                 pid = rel.rsplit("/", 1)[-1].removesuffix(".jpg")
                 ref = conn.execute(select(Punch.snapshot).where(Punch.id == pid)).first()
                 if ref is None or ref[0] != rel:
                     self.remove(rel)
                     removed += 1
+        if removed:
+            log.info("removed %d snapshot(s) of punches that never committed", removed)
         return removed

@@ -128,4 +128,8 @@ def test_sigkill_never_loses_an_acknowledged_punch(tmp_path: Path) -> None:
         ).scalars()
         for rel in refs:
             assert (tmp_path / "snapshots" / rel).is_file()
-        store.snapshots.remove_orphans(store.db)
+        on_disk = set((tmp_path / "snapshots").rglob("*.jpg"))
+        assert store.snapshots.remove_orphans(store.db, datetime.now(UTC)) == 0  # too young
+        later = datetime.now(UTC) + timedelta(hours=2)
+        orphans = store.snapshots.remove_orphans(store.db, later)
+        assert len(set((tmp_path / "snapshots").rglob("*.jpg"))) == len(on_disk) - orphans

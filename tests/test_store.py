@@ -359,3 +359,21 @@ def test_damage_deep_in_the_file_is_found_by_the_start_up_check(tmp_path: Path) 
     Store.open(tmp_path, device_id="kiosk-01").close()  # the light open does not read it
     with pytest.raises(DatabaseRefusedError, match="damaged"):
         Store.open(tmp_path, device_id="kiosk-01", quick_check=True)
+
+
+def test_purge_removes_snapshots_of_punches_that_never_committed(tmp_path: Path) -> None:
+    import os
+
+    with _store(tmp_path) as store:
+        recorder = PunchRecorder.from_config(store, HadirConfig(), FakeClock(T0))
+        kept = recorder.record(NIP, "face", 0.3, 0.1, None, _jpeg())
+        orphan = store.snapshots.save("01a229e4-f300-7000-8000-000000000000", T0, _jpeg())
+        old = (datetime.now(UTC) - timedelta(hours=2)).timestamp()
+        for path in (tmp_path / "snapshots").rglob("*.jpg"):
+            os.utime(path, (old, old))
+        fresh = store.snapshots.save("01a229e4-f300-7000-8000-000000000001", T0, _jpeg())
+        res = store.purge_snapshots(datetime.now(UTC))
+        left = sorted(p.stem for p in (tmp_path / "snapshots").rglob("*.jpg"))
+    assert orphan.split("/")[1][:-4] not in left
+    assert left == sorted([str(kept.punch_id), fresh.split("/")[1][:-4]])
+    assert res.files_deleted == 0  # retention and cap had nothing to do
