@@ -223,6 +223,7 @@ class AdmsClient:
 class AdmsRound:
     delivered: int
     commands: int
+    roster_changed: bool = False
 
 
 class AdmsSync:
@@ -268,7 +269,9 @@ class AdmsSync:
                 outbox.quarantine(item.punch_id, f"not expressible in ADMS: {reason}")
             delivered += len(good)
         commands = self.client.poll()
+        changed = False
         for cmd in commands:
             code = apply_command(cmd, self.store, self.opd_code)
+            changed = changed or (code == 0 and "USERINFO" in cmd.text)
             self.client.report(cmd, code)
-        return AdmsRound(delivered, len(commands))
+        return AdmsRound(delivered, len(commands), changed)

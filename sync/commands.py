@@ -119,16 +119,13 @@ def _register(
 
 
 def _now(args: argparse.Namespace, cfg: Any, store: Any, key_dir: Any) -> int:
-    from sync.retry import RetryPolicy, SyncError
-    from sync.worker import SyncWorker
+    from sync.retry import SyncError
+    from sync.worker import build_worker
 
-    worker = SyncWorker(
-        store,
-        key_dir,
-        batch_size=cfg.sync.batch_size,
-        timeout_seconds=cfg.sync.timeout_seconds,
-        policy=RetryPolicy(max_backoff_seconds=cfg.sync.max_backoff_seconds),
-    )
+    try:
+        worker = build_worker(cfg, store)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
     try:
         worker.recover(everything=True)  # a killed earlier run's claims go again
         result = worker.run_once()
@@ -165,6 +162,9 @@ def _loadtest_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--database-url", default="", help="database of the started server (default: SQLite)"
     )
+    parser.add_argument(
+        "--server-workers", type=int, default=1, help="worker processes of the started server"
+    )
     parser.add_argument("--batch-size", type=int, default=1000, help="punches per request")
     parser.add_argument(
         "--naive-sample", type=int, default=300, help="punches sent one per request (default 300)"
@@ -189,6 +189,7 @@ def _run_loadtest(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         naive_sample=args.naive_sample,
         database_url=args.database_url,
+        server_workers=args.server_workers,
     )
     try:
         result = run_loadtest(opts)

@@ -37,6 +37,7 @@ class LoadtestOptions:
     naive_sample: int = 300
     people_per_kiosk: int = 50
     database_url: str = ""
+    server_workers: int = 1
 
 
 def run_loadtest(opts: LoadtestOptions, workdir: Path | None = None) -> dict[str, Any]:
@@ -47,7 +48,9 @@ def run_loadtest(opts: LoadtestOptions, workdir: Path | None = None) -> dict[str
         server: ServerProcess | None = None
         try:
             if opts.server_url is None:
-                server = ServerProcess(root / "server", database_url=opts.database_url).start()
+                server = ServerProcess(
+                    root / "server", database_url=opts.database_url, workers=opts.server_workers
+                ).start()
                 url, token = server.url, server.admin_token()
             else:
                 if not opts.admin_token:

@@ -46,6 +46,7 @@ class ServerProcess:
         extra_server: str = "",
         extra_device: str = "",
         log_path: Path | None = None,
+        workers: int = 1,
     ) -> None:
         self.data_dir = data_dir
         self.port = port or free_port()
@@ -63,6 +64,7 @@ class ServerProcess:
             "WARNING",
             "server",
         ]
+        self.workers = workers
         data_dir.mkdir(parents=True, exist_ok=True)
         self.config_path.write_text(
             "[device]\n"
@@ -88,7 +90,12 @@ class ServerProcess:
         env["HADIR_CONFIG"] = str(self.config_path)
         with self.log_path.open("ab") as logf:
             self._proc = subprocess.Popen(
-                [*self.command_prefix, "--config", str(self.config_path)],
+                [
+                    *self.command_prefix,
+                    "--config",
+                    str(self.config_path),
+                    *(["--workers", str(self.workers)] if self.workers > 1 else []),
+                ],
                 stdout=logf,
                 stderr=subprocess.STDOUT,
                 env=env,

@@ -37,15 +37,16 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 
 from attendance.clock import ClockTrust
 from attendance.ids import format_utc, parse_utc
 from attendance.outbox import OutboxItem
-from attendance.store import EmployeeRecord, Store
+from attendance.store import EmployeeRecord, Store, key_dir_for
 from attendance.templates import TemplateError
+from sync.adms import AdmsClient, AdmsSync
 from sync.client import Change, NativeClient, PunchResult
 from sync.credentials import Credentials, load_credentials
 from sync.retry import (
@@ -56,6 +57,9 @@ from sync.retry import (
     TransientError,
     UnauthorizedError,
 )
+
+if TYPE_CHECKING:
+    from attendance.config import HadirConfig
 
 log = logging.getLogger(__name__)
 
@@ -134,12 +138,14 @@ class SyncWorker:
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         heartbeat: bool = True,
         max_in_flight: int = 2,
+        adms: AdmsSync | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if max_in_flight < 1:
             raise ValueError(f"max_in_flight must be >= 1, got {max_in_flight}")
         self.max_in_flight = max_in_flight
+        self.adms = adms
         self.store = store
         self.key_dir = key_dir
         self.batch_size = batch_size
@@ -233,14 +239,17 @@ class SyncWorker:
     def run_once(self) -> RoundResult:
         """One full round (see the module docstring); raises :class:`SyncError` kinds."""
         try:
-            client = self._client_or_raise()
-            self.recover()
-            result = self._push_all(client)
-            uploaded = self._upload_templates(client)
-            applied = self._pull_changes(client)
-            self._correct_clock(client)
-            if self.heartbeat_enabled:
-                self._heartbeat(client)
+            if self.adms is not None:
+                result, uploaded, applied = self._adms_round(self.adms)
+            else:
+                client = self._client_or_raise()
+                self.recover()
+                result = self._push_all(client)
+                uploaded = self._upload_templates(client)
+                applied = self._pull_changes(client)
+                self._correct_clock(client)
+                if self.heartbeat_enabled:
+                    self._heartbeat(client)
         except UnauthorizedError as exc:
             self._set(state="unregistered", error=f"{UNREGISTERED_TEXT}: {exc}")
             raise
@@ -257,6 +266,18 @@ class SyncWorker:
             self._last_error = None
             self._last_success = when
         return replace(result, changes_applied=applied, templates_uploaded=uploaded)
+
+    def _adms_round(self, adms: AdmsSync) -> tuple[RoundResult, int, int]:
+        self.recover()
+        got = adms.run_once(self._now())
+        with self._lock:
+            self._delivered_total += got.delivered
+        if got.roster_changed and self.on_roster_changed is not None:
+            try:
+                self.on_roster_changed()
+            except Exception:
+                log.exception("on_roster_changed callback failed")
+        return RoundResult(delivered=got.delivered, batches=1), 0, got.commands
 
     # ------------------------------------------------------------------ loop
 
@@ -631,3 +652,42 @@ def flag_untrusted_punches(
                 )
             )
     return len(rows)
+
+
+def build_worker(
+    cfg: HadirConfig,
+    store: Store,
+    *,
+    on_roster_changed: Callable[[], None] | None = None,
+    clock_trust: ClockTrust | None = None,
+    clock_lock: threading.Lock | None = None,
+) -> SyncWorker:
+    """The sync worker of a kiosk from its config (``[sync]``): native or ADMS.
+
+    The kiosk's composition root calls this, then ``start()`` if
+    ``cfg.sync.enabled``; ``status()`` feeds the indicator and ``sync_now()``
+    the "Sinkronkan sekarang" button.
+    """
+    section = cfg.sync
+    adms = None
+    if section.protocol == "adms":
+        if not section.server_url or not section.adms_serial:
+            raise ValueError('[sync] protocol = "adms" needs server_url and adms_serial')
+        adms = AdmsSync(
+            store,
+            AdmsClient(section.server_url, section.adms_serial, timeout=section.timeout_seconds),
+            opd_code=cfg.device.opd_code,
+            batch_size=min(section.batch_size, 500),
+        )
+    return SyncWorker(
+        store,
+        key_dir_for(cfg.data_dir, cfg.store),
+        batch_size=section.batch_size,
+        timeout_seconds=section.timeout_seconds,
+        interval_seconds=section.interval_seconds,
+        policy=RetryPolicy(max_backoff_seconds=section.max_backoff_seconds),
+        on_roster_changed=on_roster_changed,
+        clock_trust=clock_trust,
+        clock_lock=clock_lock,
+        adms=adms,
+    )

@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from sync.adms import AdmsClient, AdmsCommand, AdmsSync, attlog_line, parse_commands
-from sync.retry import TransientError
+from sync.retry import SyncError, TransientError
 from sync.simkiosk import SimKiosk
 
 
@@ -150,3 +150,49 @@ def test_adms_round_uploads_punches_and_applies_roster_commands(
         assert AdmsCommand("7", "DATA UPDATE USERINFO PIN=1").kind == "DATA"
     finally:
         kiosk.close()
+
+
+def test_adms_mode_pushes_into_the_reference_server(tmp_path: Path) -> None:
+    """The kiosk in ADMS mode (through build_worker) against `hadir server`'s /iclock."""
+    from dataclasses import replace
+
+    from attendance.config import HadirConfig, SyncSection
+    from sync.serverproc import AdminApi, ServerProcess
+    from sync.worker import build_worker
+
+    with ServerProcess(tmp_path / "srv", extra_server='adms_serials = ["HADIRSIM1"]') as srv:
+        admin = AdminApi(srv.url, srv.admin_token())
+        kiosk = SimKiosk.create(tmp_path / "k", "kiosk-adms2", people=4)
+        try:
+            csv = "nip,name,opd,type,schedule_group\n" + "".join(
+                f"{n},Pegawai {i},DISKOMINFO,PNS,default\n" for i, n in enumerate(kiosk.nips)
+            )
+            assert admin.import_employees(csv)["errors"] == []
+            kiosk.record(12)
+            cfg = HadirConfig()
+            cfg = replace(
+                cfg,
+                device=replace(cfg.device, data_dir=str(kiosk.data_dir), id=kiosk.device_id),
+                sync=SyncSection(
+                    enabled=True, protocol="adms", server_url=srv.url, adms_serial="HADIRSIM1"
+                ),
+            )
+            worker = build_worker(cfg, kiosk.store)
+            result = worker.run_once()
+            assert result.delivered == 12 and worker.status().pending == 0
+            again = worker.run_once()
+            assert again.delivered == 0
+            body = admin._json("GET", "/api/v1/admin/punches", params={"source": "adms"})
+            assert body["total"] == 12
+            got = sorted((p["nip"], p["direction"], p["verify_mode"]) for p in body["punches"])
+            assert {g[0] for g in got} == set(kiosk.nips)
+            assert {g[2] for g in got} == {"face"}
+            # an unknown serial is refused and nothing is marked delivered
+            kiosk.record(1)
+            bad = replace(cfg, sync=replace(cfg.sync, adms_serial="NOT-ALLOWED"))
+            stranger = build_worker(bad, kiosk.store)
+            with pytest.raises(SyncError):
+                stranger.run_once()
+            assert kiosk.store.outbox.pending_count() == 1
+        finally:
+            kiosk.close()
