@@ -96,7 +96,7 @@ def demo_punches(
     day = start
     while len(results) < count:
         if day.weekday() < 5:
-            for kind, lo, hi in (("in", (7, 0), 75), ("out", (15, 45), 75)):
+            for lo, hi in (((7, 0), 75), ((15, 45), 75)):  # masuk, pulang
                 slots = sorted(
                     (
                         datetime.combine(day, dtime(*lo), tz)
@@ -120,7 +120,6 @@ def demo_punches(
                             liveness="passed:passive" if mode == "face" else None,
                         )
                     )
-                del kind
         store.state.set("demo.last_day", day.isoformat())
         day += timedelta(days=1)
         next_morning = datetime.combine(day, dtime(6, 0), tz).astimezone(UTC)
