@@ -145,9 +145,13 @@ def _latencies(cfg: Any, clip: Path, policy: str) -> tuple[list[float], int]:
     from kiosk.app import build_engine
 
     rec = cfg.recognition
+    # A clip cannot blink on cue: the challenge runs use the head-turn challenges.
+    kinds = ["turn_left", "turn_right"] if policy == "always" else rec.liveness.challenges
     cfg = replace(
         cfg,
-        recognition=replace(rec, liveness=replace(rec.liveness, challenge=policy)),
+        recognition=replace(
+            rec, liveness=replace(rec.liveness, challenge=policy, challenges=kinds)
+        ),
         sync=replace(cfg.sync, enabled=False),
         kiosk=replace(cfg.kiosk, sound=False, fullscreen=False),
     )
@@ -229,12 +233,15 @@ def run_bench(args: argparse.Namespace) -> int:
 
     clip = _clip(args)
     base = config_from_args(args)
+    log.info("load average at start: %.2f", os.getloadavg()[0])
     # The sample clips are 480x270 with small faces: use the demo's detector settings.
     cfg = demo_config(base, Path(tempfile.mkdtemp(prefix="hadir-bench-")), small_faces=True)
     plain, plain_failed = _latencies(cfg, clip, "never")
     challenge, challenge_failed = _latencies(cfg, clip, "always")
     proc = _memory_and_start(_config_text(cfg), clip, args.templates)
     out: dict[str, Any] = {
+        "load_avg_1m": round(os.getloadavg()[0], 2),
+        "cpus": os.cpu_count(),
         "clip": clip.name,
         "detector": cfg.recognition.detector.backend,
         "runs": RUNS,

@@ -124,6 +124,8 @@ class AttendanceScreen(QWidget):
         self.pin_button.setText(st.pin_button_text)
         self.camera.set_box(st.face_box)
         self.camera.set_message(st.guidance_text if st.guidance_kind == "error" else "")
+        if st.guidance_code == "camera.lost":
+            self.camera.show_frame(None)  # no frozen picture of whoever stood there last
         if st.result is not None:
             self.result.show_state(st.result, st.pin_button_text)
             self.left.setCurrentWidget(self.result)
