@@ -311,16 +311,23 @@ def _cache_files(cache_home: Path) -> list[Path]:
 
 def test_cache_is_reused_and_invalidated_by_a_changed_file(cached: Path) -> None:
     cache_home = Path(os.environ["XDG_CACHE_HOME"])
-    first = _hadir("evaluate", str(cached), "--json", "--workers", "1")
+    # The first run embeds in two worker processes (the command's default).
+    first = _hadir("evaluate", str(cached), "--json", "--workers", "2")
     assert first.code == 0, first.err
+    assert (first.json()["far"], first.json()["rank1"]) == (0.0, 1.0)
     files = _cache_files(cache_home)
     assert len(files) == 1
     cache = files[0]
     with np.load(cache, allow_pickle=False) as npz:
-        assert sorted(str(p) for p in npz["paths"]) == sorted(
-            str(p) for p in cached.glob("*/*.png")
-        )
-        assert np.isfinite(npz["vectors"]).all()
+        paths = [Path(str(p)) for p in npz["paths"]]
+        vectors = npz["vectors"]
+    assert sorted(paths) == sorted(cached.glob("*/*.png"))
+    assert np.isfinite(vectors).all()
+    # Each vector landed on its own image: same person close, other person far.
+    for i, j in itertools.combinations(range(len(paths)), 2):
+        same = paths[i].parent == paths[j].parent
+        distance = float(np.linalg.norm(vectors[i] - vectors[j]))
+        assert (distance < 0.5) if same else (distance > 0.6), (paths[i], paths[j], distance)
     before = (cache.stat().st_mtime_ns, cache.read_bytes())
 
     second = _hadir("evaluate", str(cached), "--json", "--workers", "1")
