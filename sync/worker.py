@@ -690,4 +690,5 @@ def build_worker(
         clock_trust=clock_trust,
         clock_lock=clock_lock,
         adms=adms,
+        max_in_flight=section.max_in_flight,
     )
