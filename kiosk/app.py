@@ -154,7 +154,7 @@ def build_kiosk(
     from attendance.recorder import PunchRecorder
     from attendance.rules import PunchRules
     from attendance.schedule import holiday_calendar_from_config, schedule_book_from_config
-    from attendance.store import Store, key_dir_for
+    from attendance.store import Store
     from kiosk.controller import KioskController
     from kiosk.engine import EngineEnrollment, EngineRecognizer
     from kiosk.i18n import Catalogue
@@ -202,16 +202,11 @@ def build_kiosk(
         sync_worker: SyncWorker | None = None
         sync: WorkerSync | None = None
         if cfg.sync.enabled:
-            from sync.retry import RetryPolicy
-            from sync.worker import SyncWorker
+            from sync.worker import build_worker
 
-            sync_worker = SyncWorker(
+            sync_worker = build_worker(
+                cfg,
                 store,
-                key_dir_for(cfg.data_dir, cfg.store),
-                batch_size=cfg.sync.batch_size,
-                timeout_seconds=cfg.sync.timeout_seconds,
-                interval_seconds=cfg.sync.interval_seconds,
-                policy=RetryPolicy(max_backoff_seconds=cfg.sync.max_backoff_seconds),
                 on_roster_changed=loader.reload_quietly,
                 clock_trust=trust,
                 clock_lock=threading.Lock(),
