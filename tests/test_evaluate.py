@@ -26,7 +26,7 @@ import pytest
 
 from hadir.cli import main
 from recognition.decision import MatchParams
-from recognition.embedcache import DatasetEmbeddings
+from recognition.embedcache import DatasetEmbeddings, PipelineSettings, embed_dataset
 from recognition.evaluate import (
     Attempts,
     EvalSettings,
@@ -431,3 +431,20 @@ def test_bad_flags_are_clear_errors(tmp_path: Path, flags: list[str], message: s
     run = _hadir("evaluate", str(tmp_path), "--no-cache", *flags)
     assert run.code == 2 and run.out == ""
     assert message in run.err
+
+
+def test_a_truncated_cache_file_is_ignored_and_rewritten(shared_data: Path, tmp_path: Path) -> None:
+    root = tmp_path / "one"
+    (root / "p").mkdir(parents=True)
+    (root / "p" / "a.png").symlink_to(shared_data / "faces" / "yale" / "subject01" / "normal.png")
+    cache_dir = tmp_path / "cache"
+    first = embed_dataset(root, PipelineSettings(), workers=1, cache_dir=cache_dir)
+    (cache,) = cache_dir.glob("*.npz")
+    good = cache.read_bytes()
+    # A half-written file (disk full, a copy cut short): still starts like a zip.
+    cache.write_bytes(good[:200])
+    again = embed_dataset(root, PipelineSettings(), workers=1, cache_dir=cache_dir)
+    np.testing.assert_array_equal(again.vectors, first.vectors)
+    assert np.isfinite(again.vectors).all()
+    with np.load(cache, allow_pickle=False) as npz:  # rewritten, readable again
+        np.testing.assert_array_equal(npz["vectors"], first.vectors)
