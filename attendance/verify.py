@@ -73,10 +73,17 @@ def _verifies(public_key: Ed25519PublicKey, signature: bytes, record: dict[str, 
 
 
 def _name_altered_field(
-    public_key: Ed25519PublicKey, signature: bytes, record: dict[str, Any]
+    public_key: Ed25519PublicKey,
+    signature: bytes,
+    record: dict[str, Any],
+    expected: dict[str, tuple[Any, ...]],
 ) -> tuple[str, Any] | None:
-    """(field, signed value) if changing one small-domain field back makes the signature valid."""
-    for name, values in _SMALL_DOMAINS.items():
+    """(field, signed value) if changing one field back makes the signature valid.
+
+    Tried: every value of the small-domain fields, and what the chain says ``seq``
+    and ``prev_hash`` should be (``expected``).
+    """
+    for name, values in {**expected, **_SMALL_DOMAINS}.items():
         for value in values:
             if value == record[name]:
                 continue
@@ -145,8 +152,14 @@ def _verify_device(
         signature = bytes(row["signature"])
         stored_hash = bytes(row["record_hash"]).hex()
         signed_ok = _verifies(public_key, signature, record)
+        altered: tuple[str, Any] | None = None
         if not signed_ok:
-            altered = _name_altered_field(public_key, signature, record)
+            expected: dict[str, tuple[Any, ...]] = {
+                "seq": (prev_seq + 1,),
+                "prev_hash": (prev_hash,),
+                "device_id": (device_id,),
+            }
+            altered = _name_altered_field(public_key, signature, record, expected)
             if altered is not None:
                 name, signed_value = altered
                 problems.append(
@@ -213,7 +226,7 @@ def _verify_device(
                     f"missing before {where}",
                 )
             )
-        elif record["prev_hash"] != prev_hash:
+        elif record["prev_hash"] != prev_hash and not (altered and altered[0] == "prev_hash"):
             problems.append(
                 Problem(
                     "broken_link",

@@ -130,3 +130,10 @@ def test_cli_exit_code_and_json(data: Path, capsys: pytest.CaptureFixture[str]) 
     assert main(["verify-log", "--data-dir", str(data)]) == 1
     text = capsys.readouterr().out
     assert "seq 4" in text and "'direction' was altered" in text
+
+
+def test_altered_prev_hash_is_named(data: Path) -> None:
+    _sql(data, "UPDATE punches SET prev_hash = zeroblob(32) WHERE seq = 3")
+    report = _verify(data)
+    assert _kinds(report) == [("altered_field", 3)]
+    assert "'prev_hash' was altered" in report.problems[0].message
