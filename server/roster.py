@@ -232,10 +232,10 @@ class Roster:
         log.info(
             "employees imported",
             extra={
-                "created": created,
-                "updated": updated,
-                "unchanged": unchanged,
-                "errors": len(errors),
+                "employees_created": created,
+                "employees_updated": updated,
+                "employees_unchanged": unchanged,
+                "line_errors": len(errors),
             },
         )
         return {"created": created, "updated": updated, "unchanged": unchanged, "errors": errors}

@@ -119,3 +119,33 @@ def test_migrations_match_the_models(database_url: str) -> None:
         open_database(database_url).dispose()  # a second start is a no-op
     finally:
         db.dispose()
+
+
+def test_every_log_call_of_the_server_formats_as_json() -> None:
+    """``extra`` keys must not collide with LogRecord attributes (that raises KeyError)."""
+    import ast
+    import logging
+
+    from server.logs import JsonFormatter
+
+    reserved = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+    root = Path(__file__).resolve().parent.parent / "server"
+    seen = 0
+    for path in root.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in {"debug", "info", "warning", "error", "exception"}
+            ):
+                continue
+            for kw in node.keywords:
+                if kw.arg == "extra" and isinstance(kw.value, ast.Dict):
+                    for key in kw.value.keys:
+                        if isinstance(key, ast.Constant):
+                            seen += 1
+                            assert key.value not in reserved, f"{path.name}: {key.value!r}"
+    assert seen > 20
+    record = logging.makeLogRecord({"msg": "punch batch", "device_id": "k1", "accepted": 3})
+    line = json.loads(JsonFormatter().format(record))
+    assert line["msg"] == "punch batch" and line["device_id"] == "k1" and line["accepted"] == 3
