@@ -41,6 +41,7 @@ class SimKiosk:
     recorder: PunchRecorder
     clock: FakeClock
     nips: list[str]
+    trust: ClockTrust | None = None
     punch_ids: list[str] = field(default_factory=list)
 
     @property
@@ -71,8 +72,9 @@ class SimKiosk:
             holiday_calendar_from_config(rules_cfg),
             ZoneInfo("Asia/Jakarta"),
         )
-        recorder = PunchRecorder(store, rules, ClockTrust(clock))
-        return cls(device_id, data_dir, store, recorder, clock, nips)
+        trust = ClockTrust(clock)
+        recorder = PunchRecorder(store, rules, trust)
+        return cls(device_id, data_dir, store, recorder, clock, nips, trust)
 
     def record(self, n: int, step_seconds: float = 1.0) -> list[str]:
         """Record ``n`` punches through the real recorder, round-robin over the roster."""

@@ -549,7 +549,8 @@ class SyncWorker:
         monotonic clock. The signed punch itself is untouched.
         """
         t0 = time.monotonic()
-        local_before = self._now()
+        # The offset is of the clock that stamps punches: the trust's, if given.
+        local_before = self.clock_trust.clock.now_utc() if self.clock_trust else self._now()
         server = client.server_time()
         rtt = time.monotonic() - t0
         local_mid = local_before + timedelta(seconds=rtt / 2)

@@ -224,3 +224,40 @@ def test_native_client_against_real_server_time_and_errors(server: ServerProcess
     raw = requests.post(server.url + "/api/v1/punches", data="{", timeout=5)
     assert raw.status_code in (400, 401)
     json.loads(raw.text)
+
+
+def test_untrusted_clock_punches_get_a_server_time_estimate(
+    kiosk: SimKiosk, admin: AdminApi
+) -> None:
+    from sqlalchemy import select
+
+    from attendance.models import Correction
+
+    kiosk.clock.synchronized = False  # no NTP: punches are "unsynced"
+    ids = kiosk.record(5, step_seconds=60)
+    assert kiosk.trust is not None
+    worker = kiosk.worker(clock_trust=kiosk.trust)
+    worker.run_once()
+    offset = worker.clock_offset()
+    assert offset is not None and 11 * 3600 < offset < 13 * 3600  # the fake clock is 12 h slow
+    assert kiosk.trust.server_offset() is not None
+    with kiosk.store.db.read() as conn:
+        rows = conn.execute(
+            select(
+                Correction.punch_id, Correction.field, Correction.old_value, Correction.new_value
+            )
+        ).all()
+    assert sorted(r[0] for r in rows) == sorted(ids)
+    assert {r[1] for r in rows} == {"utc_estimate"}
+    by_id = {r[0]: r for r in rows}
+    from attendance.ids import parse_utc
+
+    first, last = parse_utc(by_id[ids[0]][3]), parse_utc(by_id[ids[-1]][3])
+    assert abs((last - first).total_seconds() - 240) < 1  # monotonic spacing kept
+    assert abs(time.time() - last.timestamp()) < 30  # anchored on the server's clock
+    # the signed punches are untouched and were accepted (flagged clock_untrusted)
+    found, _ = admin.lookup(ids)
+    assert found == 5
+    worker.run_once()
+    with kiosk.store.db.read() as conn:
+        assert len(conn.execute(select(Correction.id)).all()) == 5  # flagged once only
