@@ -26,7 +26,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
@@ -43,6 +43,8 @@ TEMPLATE_BYTES = EMBEDDING_DIM * 4
 #: dlib descriptors lie well inside +-1; a larger component is a decoding error,
 #: and would also overflow the float32 arithmetic of the search.
 MAX_COMPONENT = 1000.0
+# People averaged in SearchResult.cohort_distance.
+COHORT_SIZE = 10
 
 FloatArray = npt.NDArray[np.float32]
 Scope = AbstractSet[str] | Callable[[str], bool] | None
@@ -132,6 +134,10 @@ class SearchResult:
     runner_up: str | None
     runner_up_distance: float
     template_id: str
+    # Mean distance to the COHORT_SIZE nearest *other* people (fewer in a
+    # small gallery; infinite when nobody else is enrolled). A genuine match
+    # stands far below its cohort; a stranger's nearest person does not.
+    cohort_distance: float = field(default=math.inf, compare=False)
 
 
 @dataclass(frozen=True, eq=False)
@@ -307,12 +313,14 @@ class Gallery:
         best = int(self._row_person[int(np.argmin(d2))])
         if len(self.persons) == 1:
             return self._rank(probe, np.array([best]))
+        per_person = np.minimum.reduceat(d2, self._starts[:-1])
+        cohort = _cohort(per_person, best, float(np.dot(probe, probe)))
         d2[self._starts[best] : self._starts[best + 1]] = np.inf
         # Every person whose float32 estimate is within the rounding bound of
         # the best other person's may truly be best or second: decide exactly.
         limit = float(d2.min()) + 2.0 * self._tolerance(probe)
         near = self._row_person[np.flatnonzero(d2 <= limit)]
-        return self._rank(probe, np.union1d(near, [best]))
+        return replace(self._rank(probe, np.union1d(near, [best])), cohort_distance=cohort)
 
     def search_many(self, vectors: npt.ArrayLike) -> list[SearchResult | None]:
         """:meth:`search` for each row of a (B, 128) array of probes (for evaluation)."""
@@ -340,7 +348,9 @@ class Gallery:
             second = np.partition(per_person, 1, axis=1)[:, 1]
             for q, row, m2 in zip(chunk, per_person, second, strict=True):
                 limit = float(m2) + 2.0 * self._tolerance(q)
-                results.append(self._rank(q, np.flatnonzero(row <= limit)))
+                ranked = self._rank(q, np.flatnonzero(row <= limit))
+                cohort = _cohort(row, int(np.argmin(row)), float(np.dot(q, q)))
+                results.append(replace(ranked, cohort_distance=cohort))
         return results
 
     def _tolerance(self, probe: FloatArray) -> float:
@@ -379,6 +389,21 @@ class Gallery:
         dists = np.sqrt(((rows - probe.astype(np.float64)) ** 2).sum(axis=1))
         i = int(np.argmin(dists))
         return float(dists[i]), lo + i
+
+
+def _cohort(per_person: FloatArray, best: int, q2: float) -> float:
+    """Mean distance to the COHORT_SIZE nearest people other than ``best``.
+
+    ``per_person`` holds each person's smallest ``||x||^2 - 2 q.x`` (the
+    squared distance less ``||q||^2``); float32 precision is plenty for a
+    normaliser.
+    """
+    others = np.delete(per_person, best)
+    if others.size == 0:
+        return math.inf
+    k = min(COHORT_SIZE, others.size)
+    nearest = np.partition(others, k - 1)[:k].astype(np.float64) + q2
+    return float(np.sqrt(np.maximum(nearest, 0.0)).mean())
 
 
 def _scope_predicate(include: Scope) -> Callable[[str], bool]:
