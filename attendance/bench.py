@@ -143,6 +143,8 @@ class BenchResult:
     punches: int
     build_seconds: float
     loadavg_1m: float  # of the machine during the run: the figures are wall-clock times
+    fsync_p50_ms: float  # the floor: one 4 KB append + fsync on the same filesystem
+    fsync_p99_ms: float
 
     def as_json(self) -> dict[str, Any]:
         return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in vars(self).items()}
@@ -161,6 +163,24 @@ def _time_records(recorder: PunchRecorder, nips: list[str], jpeg: bytes | None) 
         out.append((time.perf_counter() - t0) * 1000)
         if res.kind != "recorded":
             raise RuntimeError("benchmark punch unexpectedly a duplicate")
+    return out
+
+
+def _fsync_times(folder: Path, count: int = 300) -> list[float]:
+    """Raw append+fsync latency: a committed punch cannot be faster than one of these."""
+    path = folder / "fsync-probe"
+    out: list[float] = []
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        block = os.urandom(4096)
+        for _ in range(count):
+            t0 = time.perf_counter()
+            os.write(fd, block)
+            os.fsync(fd)
+            out.append((time.perf_counter() - t0) * 1000)
+    finally:
+        os.close(fd)
+        path.unlink()
     return out
 
 
@@ -344,6 +364,7 @@ def bench_store(
         jpeg = b"\xff\xd8\xff\xe0" + os.urandom(6000)
         with_snap = _time_records(recorder, [e.nip for e in emps[records:]], jpeg)
         store.close()
+        fsyncs = _fsync_times(root)
         # 2. A million punches.
         say(f"building a store with {punches} punches ...")
         big, build_s = build_large_store(
@@ -380,4 +401,6 @@ def bench_store(
         punches=punches,
         build_seconds=build_s,
         loadavg_1m=os.getloadavg()[0],
+        fsync_p50_ms=statistics.median(fsyncs),
+        fsync_p99_ms=_pct(fsyncs, 0.99),
     )
