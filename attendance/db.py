@@ -113,7 +113,7 @@ class Database:
                 conn.execution_options(hadir_immediate=True)
                 with conn.begin():
                     yield conn
-        except DBAPIError as exc:
+        except (DBAPIError, sqlite3.Error) as exc:  # sqlite3: a raw cursor inside the block
             if is_disk_full(exc):
                 raise StorageFullError(
                     f"the disk holding {self.path} is full (or cannot be written); nothing of "

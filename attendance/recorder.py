@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import sqlite3
 import threading
 from dataclasses import dataclass
 from datetime import datetime
@@ -175,7 +176,10 @@ class PunchRecorder:
             snapshot_rel: str | None = None
             try:
                 with store.db.write() as conn:
-                    emp = conn.exec_driver_sql(_SQL_EMPLOYEE, (nip,)).first()
+                    # The DB-API cursor of this transaction: the hot path skips SQLAlchemy's
+                    # per-statement overhead; the transaction itself stays SQLAlchemy's.
+                    cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+                    emp = cur.execute(_SQL_EMPLOYEE, (nip,)).fetchone()
                     if emp is None or not emp[2]:
                         raise UnknownEmployeeError(
                             f"NIP {nip} is not an active employee on this kiosk"
@@ -184,7 +188,7 @@ class PunchRecorder:
                     start, end = self._rules.query_range(group, stamp.utc)
                     earlier = [
                         parse_utc(u)
-                        for (u,) in conn.exec_driver_sql(
+                        for (u,) in cur.execute(
                             _SQL_EARLIER, (nip, format_utc(start), format_utc(end))
                         )
                     ]
@@ -193,7 +197,7 @@ class PunchRecorder:
                         conn.rollback()
                         return RecordResult("duplicate", nip, name, decision.duplicate_of, decision)
                     head = ChainHead.decode(
-                        conn.exec_driver_sql(_SQL_HEAD, (self._head_key,)).scalar()
+                        (cur.execute(_SQL_HEAD, (self._head_key,)).fetchone() or (None,))[0]
                     )
                     punch_id = uuid7_for(stamp.utc)
                     record: dict[str, Any] = {
@@ -233,16 +237,16 @@ class PunchRecorder:
                         "category": decision.category,
                         "snapshot": snapshot_rel,
                     }
-                    pk = conn.exec_driver_sql(_SQL_INSERT_PUNCH, row).lastrowid
-                    conn.exec_driver_sql(_SQL_INSERT_OUTBOX, (pk,))
-                    conn.exec_driver_sql(
+                    pk = cur.execute(_SQL_INSERT_PUNCH, row).lastrowid
+                    cur.execute(_SQL_INSERT_OUTBOX, (pk,))
+                    cur.execute(
                         _SQL_SET_HEAD, (self._head_key, ChainHead(head.seq + 1, digest).encode())
                     )
             except BaseException as exc:
                 if snapshot_rel is not None:
                     store.snapshots.remove(snapshot_rel)
                 if isinstance(exc, StorageFullError) or (
-                    isinstance(exc, DBAPIError | OSError) and is_disk_full(exc)
+                    isinstance(exc, DBAPIError | sqlite3.Error | OSError) and is_disk_full(exc)
                 ):
                     log.error("punch not recorded: the disk cannot be written (%s)", exc)
                     raise StorageFullError(
