@@ -48,7 +48,7 @@ from attendance.store import EmployeeRecord, Store, key_dir_for
 from attendance.templates import TemplateError
 from sync.adms import AdmsClient, AdmsSync
 from sync.client import Change, NativeClient, PunchResult
-from sync.credentials import Credentials, load_credentials
+from sync.credentials import Credentials, CredentialsError, load_credentials
 from sync.retry import (
     UNREGISTERED_TEXT,
     RejectedError,
@@ -318,7 +318,10 @@ class SyncWorker:
         except FileNotFoundError:
             mtime = None
         if self._client is None or mtime != self._creds_mtime:
-            creds = load_credentials(self.key_dir)
+            try:
+                creds = load_credentials(self.key_dir)
+            except CredentialsError as exc:
+                raise UnauthorizedError(str(exc)) from None
             if creds is None:
                 raise UnauthorizedError("this kiosk has no device token (never registered)")
             if creds.device_id != self.store.device_id:

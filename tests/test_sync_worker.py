@@ -19,7 +19,7 @@ import pytest
 import requests
 
 from sync.client import NativeClient
-from sync.credentials import load_credentials
+from sync.credentials import Credentials, load_credentials
 from sync.retry import UNREGISTERED_TEXT, UnauthorizedError
 from sync.serverproc import AdminApi, ServerProcess
 from sync.simkiosk import SimKiosk
@@ -261,3 +261,42 @@ def test_untrusted_clock_punches_get_a_server_time_estimate(
     worker.run_once()
     with kiosk.store.db.read() as conn:
         assert len(conn.execute(select(Correction.id)).all()) == 5  # flagged once only
+
+
+def test_a_crash_inside_the_loop_is_reported_and_the_loop_goes_on(
+    kiosk: SimKiosk, admin: AdminApi
+) -> None:
+    ids = kiosk.record(30)
+    calls: list[int] = []
+
+    def flaky_factory(creds: Credentials) -> NativeClient:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("boom: simulated bug")
+        return NativeClient(creds.server_url, timeout=5, token=creds.token)
+
+    worker = kiosk.worker(client_factory=flaky_factory, interval_seconds=0.2)
+    worker.start()
+    try:
+        deadline = time.monotonic() + 20
+        seen_error = None
+        while time.monotonic() < deadline:
+            status = worker.status()
+            if status.last_error and "internal error" in status.last_error:
+                seen_error = status.last_error
+            if seen_error and status.pending == 0 and status.state == "online":
+                break
+            time.sleep(0.02)
+        assert seen_error is not None and "boom" in seen_error
+        assert worker.status().pending == 0 and worker.status().state == "online"
+    finally:
+        worker.stop()
+    assert admin.lookup(ids)[0] == 30
+
+
+def test_corrupt_token_file_means_unregistered(kiosk: SimKiosk) -> None:
+    (kiosk.key_dir / "server-token").write_text("{not json", encoding="utf-8")
+    worker = kiosk.worker()
+    with pytest.raises(UnauthorizedError, match="corrupt"):
+        worker.run_once()
+    assert worker.status().state == "unregistered"
