@@ -50,6 +50,10 @@ DIRECTIONS = {
 MAX_COMMANDS_PER_POLL = 20
 
 
+def _printable(text: str) -> str:
+    return "".join(ch for ch in text if ord(ch) >= 32 and ord(ch) != 127)
+
+
 def adms_punch_id(serial: str, pin: str, local_time: str) -> str:
     return str(uuid.uuid5(ADMS_NAMESPACE, f"{serial}|{pin}|{local_time}"))
 
@@ -81,7 +85,8 @@ def parse_attlog_line(line: str) -> AttlogLine:
     for name, value in (("status", status), ("verify", verify)):
         if not value.isdigit() or len(value) > 4:
             raise ValueError(f"{name} is not a number")
-    return AttlogLine(pin, local_time, status, verify, workcode[:32], line[:512])
+    raw = "".join(ch for ch in line[:512] if ch == "\t" or (ord(ch) >= 32 and ord(ch) != 127))
+    return AttlogLine(pin, local_time, status, verify, _printable(workcode)[:32], raw)
 
 
 def parse_key_values(text: str) -> dict[str, str]:
@@ -164,7 +169,10 @@ class AdmsService:
                             }
                         )
                         continue
-                    rows.append(self._punch_row(serial, nip, p, pid, now))
+                    try:
+                        rows.append(self._punch_row(serial, nip, p, pid, now))
+                    except OverflowError:  # year 1 or 9999 in another time zone
+                        bad += 1
                 stored = len(insert_ignoring_duplicates(conn, rows))
                 if strays:
                     module: Any = postgresql if conn.dialect.name == "postgresql" else sqlite
@@ -253,8 +261,8 @@ class AdmsService:
             users[pin] = {
                 "serial": serial,
                 "pin": pin,
-                "name": kv.get("Name", "")[:200],
-                "privilege": kv.get("Pri", "0")[:16],
+                "name": _printable(kv.get("Name", ""))[:200],
+                "privilege": _printable(kv.get("Pri", "0"))[:16],
                 "updated_utc": to_db(now),
             }
         if users:
@@ -288,7 +296,11 @@ class AdmsService:
     def queue_command(self, serial: str, command: str, now: datetime) -> int:
         if not SERIAL_RE.fullmatch(serial) or serial not in self._serials:
             raise ApiError(404, "not_found", f"serial {serial[:64]!r} is not in adms_serials")
-        if not command or len(command) > 1000 or "\n" in command or "\r" in command:
+        if (
+            not command
+            or len(command) > 1000
+            or any((ord(ch) < 32 and ch != "\t") or ord(ch) == 127 for ch in command)
+        ):
             raise ApiError(422, "invalid_request", "command: one line of 1-1000 characters")
         with self._db.write() as conn:
             cid = conn.execute(
@@ -322,7 +334,7 @@ class AdmsService:
             for line in body.splitlines():
                 fields = parse_qs(line.strip(), keep_blank_values=True)
                 cid = (fields.get("ID") or [""])[0]
-                ret = (fields.get("Return") or [""])[0][:32]
+                ret = _printable((fields.get("Return") or [""])[0])[:32]
                 if not cid.isdigit() or len(cid) > 18:
                     continue
                 result = conn.execute(

@@ -202,7 +202,9 @@ class PunchesResponse(BaseModel):
 
 
 class LookupRequest(_Strict):
-    ids: list[Annotated[str, Field(max_length=64)]] = Field(max_length=100_000)
+    ids: list[Annotated[str, Field(max_length=64, pattern=r"^[A-Za-z0-9-]{1,64}$")]] = Field(
+        max_length=100_000
+    )
 
 
 class LookupResponse(BaseModel):
@@ -231,7 +233,12 @@ class SeqResponse(BaseModel):
 
 
 class AdmsCommandRequest(_Strict):
-    command: str = Field(min_length=1, max_length=1000, description="e.g. CHECK, INFO, REBOOT")
+    command: str = Field(
+        min_length=1,
+        max_length=1000,
+        pattern=r"^[^\x00-\x08\x0a-\x1f\x7f]+$",
+        description="one line, e.g. CHECK, INFO, REBOOT (TAB allowed)",
+    )
 
 
 class AdmsCommandResponse(BaseModel):
@@ -403,8 +410,10 @@ def create_app(settings: ServerSettings, services: Services | None = None) -> Fa
     def list_punches(
         date_from: date | None = None,
         date_to: date | None = None,
-        nip: Annotated[str | None, Query(max_length=18)] = None,
-        device_id: Annotated[str | None, Query(max_length=64)] = None,
+        nip: Annotated[str | None, Query(max_length=18, pattern=r"^[0-9]{1,18}$")] = None,
+        device_id: Annotated[
+            str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9._-]{1,64}$")
+        ] = None,
         source: Literal["native", "adms"] | None = None,
         limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
         offset: Annotated[int, Query(ge=0, le=10**9)] = 0,

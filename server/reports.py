@@ -15,8 +15,12 @@ from server.models import Punch
 from server.timeutil import format_utc, to_db
 
 
-def _local_midnight_utc(day: date, zone: ZoneInfo) -> datetime:
-    return to_db(datetime.combine(day, time(0), tzinfo=zone))
+def _local_midnight_utc(day: date, zone: ZoneInfo) -> datetime | None:
+    """UTC start of a local day; None at the ends of the calendar (no bound)."""
+    try:
+        return to_db(datetime.combine(day, time(0), tzinfo=zone))
+    except OverflowError:
+        return None
 
 
 class PunchReports:
@@ -38,12 +42,14 @@ class PunchReports:
         if date_from and date_to and date_to < date_from:
             raise ApiError(422, "invalid_request", "date_to is before date_from")
         conditions = []
-        if date_from is not None:
-            conditions.append(Punch.utc >= _local_midnight_utc(date_from, self._zone))
-        if date_to is not None:
-            conditions.append(
-                Punch.utc < _local_midnight_utc(date_to + timedelta(days=1), self._zone)
-            )
+        lower = _local_midnight_utc(date_from, self._zone) if date_from is not None else None
+        upper = None
+        if date_to is not None and date_to < date.max:
+            upper = _local_midnight_utc(date_to + timedelta(days=1), self._zone)
+        if lower is not None:
+            conditions.append(Punch.utc >= lower)
+        if upper is not None:
+            conditions.append(Punch.utc < upper)
         if nip:
             conditions.append(Punch.nip == nip)
         if device_id:

@@ -21,7 +21,7 @@ import struct
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
@@ -51,6 +51,7 @@ DOC_KEY_RE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 DOCUMENT_KINDS = ("schedule_group", "calendar")
 MAX_DOCUMENT_BYTES = 65_536
 MAX_TEMPLATE_FLOATS = 2048
+EARLIEST_TEMPLATE = datetime(2000, 1, 1, tzinfo=UTC)
 TRUE_WORDS = {"", "1", "true", "yes", "y", "ya", "aktif"}
 FALSE_WORDS = {"0", "false", "no", "n", "tidak", "nonaktif"}
 COLUMN_ALIASES = {
@@ -390,7 +391,14 @@ def _chunks(items: list[str], size: int = 900) -> list[list[str]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
+def has_control_chars(text: str) -> bool:
+    """True for NUL and other control characters (PostgreSQL refuses NUL in text)."""
+    return any(ord(ch) < 32 or ord(ch) == 127 for ch in text)
+
+
 def _parse_row(row: list[str], columns: list[str]) -> dict[str, Any]:
+    if any(has_control_chars(cell) for cell in row):
+        raise _LineError("contains control characters (NUL, TAB, ...)")
     if len(row) > len(columns):
         raise _LineError(f"{len(row)} columns, expected at most {len(columns)}")
     cells = {col: (row[i].strip() if i < len(row) else "") for i, col in enumerate(columns)}
@@ -454,10 +462,18 @@ def _parse_template(raw: Any, now: datetime) -> dict[str, Any]:
     if not isinstance(nip, str) or not NIP_RE.fullmatch(nip):
         raise _TemplateRejectedError("nip_format", "nip: must be exactly 18 digits")
     model_name = raw.get("model_name")
-    if not isinstance(model_name, str) or not 1 <= len(model_name) <= 100:
+    if (
+        not isinstance(model_name, str)
+        or not 1 <= len(model_name) <= 100
+        or has_control_chars(model_name)
+    ):
         raise _TemplateRejectedError("malformed", "model_name: a string of 1-100 characters")
     model_version = raw.get("model_version")
-    if not isinstance(model_version, str) or not 1 <= len(model_version) <= 32:
+    if (
+        not isinstance(model_version, str)
+        or not 1 <= len(model_version) <= 32
+        or has_control_chars(model_version)
+    ):
         raise _TemplateRejectedError("malformed", "model_version: a string of 1-32 characters")
     encoded = raw.get("template")
     if not isinstance(encoded, str) or len(encoded) > MAX_TEMPLATE_FLOATS * 4 * 2:
@@ -482,6 +498,10 @@ def _parse_template(raw: Any, now: datetime) -> dict[str, Any]:
             created = parse_wire_utc(created_raw)
         except ValueError as exc:
             raise _TemplateRejectedError("malformed", f"created_utc: {exc}") from None
+        if not EARLIEST_TEMPLATE <= created <= now + timedelta(days=1):
+            raise _TemplateRejectedError(
+                "malformed", "created_utc: before 2000 or more than a day in the future"
+            )
     return {
         "template_id": tid,
         "nip": nip,

@@ -739,3 +739,63 @@ def test_settings_from_config_defaults_to_sqlite_in_the_data_dir(tmp_path: Path)
     assert settings.database_url == f"sqlite:///{tmp_path / 'server.db'}"
     assert settings.admin_token_file == tmp_path / "admin-token"
     assert settings.max_batch == 1000
+
+
+def test_edge_values_answer_4xx_not_5xx(server: Server) -> None:
+    """Calendar ends, NUL characters (PostgreSQL refuses them in text), odd templates."""
+    server.import_csv(ROSTER)
+    kiosk = server.register("kiosk-01")
+    for query in (
+        "date_to=9999-12-31",
+        "date_from=0001-01-01",
+        "date_from=0001-01-01&date_to=9999-12-31",
+    ):
+        r = server.client.get(f"/api/v1/admin/punches?{query}", headers=server.admin)
+        assert r.status_code == 200, (query, r.text)
+    for query in ("nip=%00", "device_id=a%00b"):
+        r = server.client.get(f"/api/v1/admin/punches?{query}", headers=server.admin)
+        assert r.status_code == 422, query
+    r = server.client.post(
+        "/api/v1/admin/punches/lookup", json={"ids": ["ab\x00"]}, headers=server.admin
+    )
+    assert r.status_code == 422
+    result = server.import_csv(
+        f"nip,name,opd,type,schedule_group\n{NIP},Si\x00ti,DISKOMINFO,PNS,default\n"
+    )
+    assert result["errors"][0]["line"] == 2
+    odd = [
+        dict(_template(), model_name="dlib\x00"),
+        dict(_template(), created_utc="0001-01-01T00:00:00Z"),
+        dict(_template(), created_utc="9999-01-01T00:00:00Z"),
+    ]
+    r = server.client.post("/api/v1/templates", json={"templates": odd}, headers=kiosk.headers)
+    assert r.status_code == 200
+    assert [x["reason"] for x in r.json()["results"]] == ["malformed"] * 3
+    r = server.client.put(
+        "/api/v1/admin/documents/calendar/2026-12-25",
+        json={"name": "Natal\x00", "libur": True},
+        headers=server.admin,
+    )
+    assert r.status_code == 200
+    r = server.client.post(
+        "/api/v1/admin/adms/CQZ7232260123/commands",
+        json={"command": "CHECK\x00"},
+        headers=server.admin,
+    )
+    assert r.status_code == 422
+    sn = "CQZ7232260123"
+    r = server.client.post(
+        f"/iclock/cdata?SN={sn}&table=ATTLOG",
+        content=f"{NIP}\t0001-01-01 00:00:00\t0\t1\n{NIP}\t9999-12-31 23:59:59\t0\t1\x00\n",
+    )
+    assert r.status_code == 200
+    r = server.client.post(
+        f"/iclock/cdata?SN={sn}&table=ATTLOG", content="77\t2026-11-28 07:00:00\t0\t1\t\x00x\n"
+    )
+    assert r.status_code == 200 and r.text == "OK: 1"
+    r = server.client.post(
+        f"/iclock/cdata?SN={sn}&table=OPERLOG", content="USER PIN=5\tName=Bu\x00di\tPri=0\n"
+    )
+    assert r.status_code == 200
+    r = server.client.post(f"/iclock/devicecmd?SN={sn}", content="ID=1&Return=\x00\nID=99999")
+    assert r.status_code == 200
