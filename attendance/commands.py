@@ -1,7 +1,7 @@
 """Commands of the attendance package (the kiosk's local store).
 
 ``hadir verify-log``, ``erase-person``, ``export``, ``demo-punches``,
-``set-admin-pin``, ``bench-store``. Every one takes ``--config`` and
+``set-admin-pin``, ``purge-snapshots``, ``bench-store``. Every one takes ``--config`` and
 ``--data-dir``. Top-level imports stay light; the store is imported in ``run``.
 """
 
@@ -236,6 +236,26 @@ def _pin_run(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- purge-snapshots
+
+
+def _purge_run(args: argparse.Namespace) -> int:
+    store = _open(config_from_args(args))
+    try:
+        res = store.purge_snapshots()
+    finally:
+        store.close()
+    _emit(
+        {
+            "files_deleted": res.files_deleted,
+            "bytes_freed": res.bytes_freed,
+            "bytes_kept": res.bytes_kept,
+        },
+        args.json,
+    )
+    return 0
+
+
 # --------------------------------------------------------------------------- bench-store
 
 
@@ -289,6 +309,11 @@ COMMANDS: dict[str, Command] = {
         _demo_run,
     ),
     "set-admin-pin": Command("set the kiosk's admin PIN", _pin_args, _pin_run),
+    "purge-snapshots": Command(
+        "delete punch snapshots past [store] retention or above the disk cap (run daily)",
+        lambda p: _common(p, json_flag=True),
+        _purge_run,
+    ),
     "bench-store": Command(
         "benchmark punch recording and a store of a million punches", _bench_args, _bench_run
     ),

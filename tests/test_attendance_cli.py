@@ -108,3 +108,19 @@ def test_bench_store_small(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
         value = res[key]
         assert isinstance(value, float) and value > 0
     assert list(tmp_path.iterdir()) == []  # nothing left behind
+
+
+def test_purge_snapshots(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from datetime import UTC, datetime
+
+    data = tmp_path / "kiosk"
+    with Store.open(data, device_id="kiosk-01") as store:
+        store.snapshots.save(
+            "01a229e4-f300-7000-8000-000000000000",
+            datetime(2020, 1, 1, tzinfo=UTC),
+            b"\xff\xd8\xff\xe0" + bytes(500),
+        )
+    assert main(["purge-snapshots", "--data-dir", str(data), "--json"]) == 0
+    out = _json(capsys)
+    assert out["files_deleted"] == 1  # a 2020 snapshot is past the 60-day retention
+    assert list((data / "snapshots").rglob("*.jpg")) == []
