@@ -43,6 +43,9 @@ TICK_MS = 250
 
 def build_engine(cfg: HadirConfig) -> FaceEngine:
     """The face pipeline that ``[recognition.detector]`` and ``[recognition.quality]`` describe."""
+    from typing import cast
+
+    from kiosk.embedder import KioskModels
     from recognition.faces import FaceEngine, FaceModels, make_detector
     from recognition.quality import QualityParams
 
@@ -51,8 +54,17 @@ def build_engine(cfg: HadirConfig) -> FaceEngine:
         det.backend, det.yunet_model, det.detect_width, det.upsample, det.min_confidence
     )
     quality = QualityParams(**dataclasses.asdict(cfg.recognition.quality))
-    # The 68-point landmarks feed the liveness checks.
-    return FaceEngine(detector, FaceModels(with_68=True), quality)
+    # The 68-point landmarks feed the liveness checks; the embedding runs in a
+    # helper process because dlib holds the GIL while it computes (kiosk.embedder).
+    models = cast(FaceModels, KioskModels(with_68=True))
+    return FaceEngine(detector, models, quality)
+
+
+def close_engine(engine: FaceEngine) -> None:
+    """Stop the engine's embedding helper process (if it has one)."""
+    close = getattr(engine.models, "close", None)
+    if close is not None:
+        close()
 
 
 def build_source(cfg: HadirConfig) -> FrameSource:
@@ -106,6 +118,7 @@ class Kiosk:
     tick_timer: QTimer
     sync_worker: SyncWorker | None = None
     sync: WorkerSync | None = None
+    owns_engine: bool = False
     started_at: float = field(default_factory=time.monotonic)
     ready_at: float | None = None
     _stopped: bool = False
@@ -136,6 +149,8 @@ class Kiosk:
             self.sync_worker.stop(5.0)
         self.runner.shutdown()
         self.store.close()
+        if self.owns_engine:
+            close_engine(self.engine)
 
 
 def build_kiosk(
@@ -168,6 +183,7 @@ def build_kiosk(
     from recognition.liveness import LivenessParams
 
     began = time.monotonic()
+    owns_engine = engine is None
     tz = ZoneInfo(cfg.device.timezone)
     cat = Catalogue(cfg.device.language)
     store = Store.from_config(cfg)
@@ -275,6 +291,8 @@ def build_kiosk(
         tick.timeout.connect(wishes)
     except BaseException:
         store.close()
+        if owns_engine and engine is not None:
+            close_engine(engine)
         raise
     return Kiosk(
         cfg=cfg,
@@ -293,6 +311,7 @@ def build_kiosk(
         sync_worker=sync_worker,
         sync=sync,
         started_at=began,
+        owns_engine=owns_engine,
     )
 
 
@@ -348,6 +367,8 @@ def run_kiosk(args: argparse.Namespace) -> int:
             kiosk.worker.frames_processed,
         )
         kiosk.stop()
+        if engine is not None:
+            close_engine(engine)
         if demo_dir is not None:
             import shutil
 

@@ -142,7 +142,7 @@ def _one_run(cfg: Any, clip: Path, engine: Any, vectors: list[np.ndarray], seed:
 
 
 def _latencies(cfg: Any, clip: Path, policy: str) -> tuple[list[float], int]:
-    from kiosk.app import build_engine
+    from kiosk.app import build_engine, close_engine
 
     rec = cfg.recognition
     # A clip cannot blink on cue: the challenge runs use the head-turn challenges.
@@ -156,8 +156,11 @@ def _latencies(cfg: Any, clip: Path, policy: str) -> tuple[list[float], int]:
         kiosk=replace(cfg.kiosk, sound=False, fullscreen=False),
     )
     engine = build_engine(cfg)
-    vectors = _enroll_vectors(engine, clip, 5)
-    values = [_one_run(cfg, clip, engine, vectors, seed) for seed in range(RUNS)]
+    try:
+        vectors = _enroll_vectors(engine, clip, 5)
+        values = [_one_run(cfg, clip, engine, vectors, seed) for seed in range(RUNS)]
+    finally:
+        close_engine(engine)
     ok = [v for v in values if v == v]
     return ok, len(values) - len(ok)
 

@@ -53,10 +53,12 @@ def face(shared: Path, subject: str, condition: str) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def engine() -> Any:
-    from kiosk.app import build_engine
+def engine() -> Iterator[Any]:
+    from kiosk.app import build_engine, close_engine
 
-    return build_engine(HadirConfig())
+    engine = build_engine(HadirConfig())
+    yield engine
+    close_engine(engine)
 
 
 def kiosk_config(challenge: str = "never", **kiosk: Any) -> HadirConfig:
@@ -308,16 +310,20 @@ def test_camera_unplugged_shows_message_and_reconnects(
     qtbot.waitUntil(lambda: ctl.attendance.guidance_code == "ready", timeout=5000)
 
 
+def ctl_guidance(kiosk: Any) -> str:
+    return str(kiosk.controller.attendance.guidance_code)
+
+
 def test_event_loop_stays_responsive_while_recognition_runs(
     qtbot: Any, shared_data: Path, engine: Any, make_kiosk: Any
 ) -> None:
     from PySide6.QtCore import QTimer
 
-    cfg = kiosk_config()
+    # a stranger who stays: every frame is detected, gated, embedded and searched,
+    # and the PIN offer is held back for longer than the measurement
+    cfg = kiosk_config(review_wait_seconds=30.0)
     prepare_store(cfg, shared_data, engine)
-    # a face in poor light: recognition runs on every frame and never ends in a result
-    dark = (face(shared_data, "subject02", PROBE_A).astype(np.float32) * 0.3).astype(np.uint8)
-    kiosk = make_kiosk(cfg, [dark])
+    kiosk = make_kiosk(cfg, [face(shared_data, "subject03", "normal")])
     gaps: list[float] = []
     last = [time.monotonic()]
 
@@ -333,7 +339,8 @@ def test_event_loop_stays_responsive_while_recognition_runs(
     qtbot.wait(3000)
     timer.stop()
     processed = kiosk.worker.frames_processed - start_frames
-    assert processed >= 5, "recognition did not run during the measurement"
+    assert processed >= 3, "recognition did not run during the measurement"
+    assert ctl_guidance(kiosk) == "ok", "the face was gated and embedded"
     assert kiosk.window.attendance.camera.frames_painted > 30
     assert kiosk.controller.attendance.result is None
     assert max(gaps) < 0.2, f"UI thread blocked for {max(gaps) * 1000:.0f} ms"

@@ -72,3 +72,38 @@ def test_crashing_frame_worker_is_reported_and_restarted(qtbot: Any) -> None:
     finally:
         worker.stop()
         grabber.stop()
+
+
+def test_embedding_helper_matches_in_process_and_recovers_from_a_kill(shared_data: Any) -> None:
+    import contextlib
+    import os
+    import signal
+
+    import cv2
+
+    from kiosk.embedder import EmbedderError, KioskModels
+    from recognition.faces import FaceEngine, FaceModels, make_detector
+    from recognition.images import load_image
+
+    rgb = load_image(shared_data / "faces" / "yale" / "subject02" / "normal.png")
+    frame = np.full((480, 640, 3), 90, np.uint8)
+    frame[45:435, 64:576] = cv2.resize(rgb, (512, 390))
+    detector = make_detector("hog", "", 320, 0, 0.7)
+    local = FaceEngine(detector, FaceModels()).analyze(frame)
+    models = KioskModels(with_68=False)
+    try:
+        remote = FaceEngine(detector, models).analyze(frame)  # type: ignore[arg-type]
+        assert local.embedding is not None and remote.embedding is not None
+        assert np.array_equal(local.embedding, remote.embedding)
+        pid = models.helper.pid
+        assert pid is not None and pid != os.getpid()
+        os.kill(pid, signal.SIGKILL)
+        # the call that meets the dead helper may fail (reported, the worker restarts) ...
+        with contextlib.suppress(EmbedderError):
+            FaceEngine(detector, models).analyze(frame)  # type: ignore[arg-type]
+        # ... and the helper is back for the next one
+        again = FaceEngine(detector, models).analyze(frame)  # type: ignore[arg-type]
+        assert again.embedding is not None and np.array_equal(again.embedding, local.embedding)
+        assert models.helper.restarts == 1
+    finally:
+        models.close()
