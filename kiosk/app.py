@@ -86,11 +86,12 @@ def process_age_seconds() -> float:
         return 0.0
 
 
-def memory_mb() -> tuple[float, float]:
-    """(resident, peak resident) memory of this process in MB (Linux /proc; 0 elsewhere)."""
+def memory_mb(pid: int | None = None) -> tuple[float, float]:
+    """(resident, peak resident) memory of a process (default: this one) in MB (Linux /proc)."""
     values = {"VmRSS": 0.0, "VmHWM": 0.0}
+    status = Path(f"/proc/{pid}/status" if pid is not None else "/proc/self/status")
     try:
-        for line in Path("/proc/self/status").read_text().splitlines():
+        for line in status.read_text().splitlines():
             key, _, rest = line.partition(":")
             if key in values:
                 values[key] = int(rest.split()[0]) / 1024
@@ -360,10 +361,14 @@ def run_kiosk(args: argparse.Namespace) -> int:
         code = app.exec()
     finally:
         rss, peak = memory_mb()
+        helper = getattr(getattr(kiosk.engine.models, "helper", None), "pid", None)
+        helper_rss = memory_mb(helper)[0] if helper is not None else 0.0
         log.info(
-            "kiosk exiting: resident memory %.0f MB (peak %.0f MB), %d frames recognised",
+            "kiosk exiting: resident memory %.0f MB (peak %.0f MB), embedding helper %.0f MB, "
+            "%d frames recognised",
             rss,
             peak,
+            helper_rss,
             kiosk.worker.frames_processed,
         )
         kiosk.stop()

@@ -201,14 +201,19 @@ def _memory_and_start(cfg_text: str, clip: Path, templates: int) -> dict[str, fl
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300, check=False)
     text = proc.stderr
     ready = re.search(r"kiosk ready [\d.]+ s after building began, ([\d.]+) s after process", text)
-    mem = re.search(r"resident memory (\d+) MB \(peak (\d+) MB\), (\d+) frames", text)
+    mem = re.search(
+        r"resident memory (\d+) MB \(peak (\d+) MB\), embedding helper (\d+) MB, (\d+) frames",
+        text,
+    )
     if proc.returncode != 0 or ready is None or mem is None:
         raise CommandError(f"the kiosk process failed (exit {proc.returncode}):\n{text[-2000:]}")
     return {
         "start_to_ready_s": float(ready.group(1)),
         "rss_mb": float(mem.group(1)),
         "peak_rss_mb": float(mem.group(2)),
-        "frames_recognised": float(mem.group(3)),
+        "helper_rss_mb": float(mem.group(3)),
+        "total_rss_mb": float(mem.group(1)) + float(mem.group(3)),
+        "frames_recognised": float(mem.group(4)),
     }
 
 
