@@ -300,3 +300,38 @@ def test_corrupt_token_file_means_unregistered(kiosk: SimKiosk) -> None:
     with pytest.raises(UnauthorizedError, match="corrupt"):
         worker.run_once()
     assert worker.status().state == "unregistered"
+
+
+def test_cli_register_now_and_status(
+    tmp_path: Path, server: ServerProcess, admin: AdminApi
+) -> None:
+    import subprocess
+    import sys
+
+    data_dir = tmp_path / "cli-kiosk"
+    k = SimKiosk.create(data_dir, "kiosk-cli", people=3)
+    ids = k.record(7)
+    k.close()
+    cfg = tmp_path / "kiosk.toml"
+    cfg.write_text(f'[device]\nid = "kiosk-cli"\ndata_dir = "{data_dir}"\n', encoding="utf-8")
+
+    def hadir(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "hadir.cli", "sync", *args, "--config", str(cfg), "--json"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    bad = hadir("register", "--code", "WRONG-CODE-0000", "--server", server.url)
+    assert bad.returncode == 2 and "enrollment_code_invalid" in bad.stderr
+    ok = hadir("register", "--code", admin.enrollment_code(), "--server", server.url)
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    assert json.loads(ok.stdout)["device_id"] == "kiosk-cli"
+    now = hadir("now")
+    assert now.returncode == 0, now.stderr[-2000:]
+    assert json.loads(now.stdout)["delivered"] == 7
+    status = json.loads(hadir("status").stdout)
+    assert status["registered"] is True and status["pending"] == 0 and status["delivered"] == 7
+    assert status["last_success_utc"] is not None
+    assert admin.lookup(ids)[0] == 7
