@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -176,8 +177,12 @@ def open_database(
     every page (``PRAGMA quick_check``, seconds on a large store): the kiosk does it
     once at start-up so damage deep in the file is found before a punch needs it.
     """
-    data_dir.mkdir(parents=True, exist_ok=True)
+    if not data_dir.exists():
+        data_dir.mkdir(parents=True, mode=0o700)  # personal data: owner only
     path = data_dir / DB_FILENAME
+    if not path.exists():
+        # Created owner-only; SQLite gives the -wal and -shm files the same mode.
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     check_file_is_ours(path)
     with _quiet_alembic():
         db = _open_checked(path, migrate_to)

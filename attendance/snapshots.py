@@ -64,7 +64,9 @@ class SnapshotStore:
         rel = f"{day}/{punch_id}.jpg"
         folder = self.root / day
         new_dir = not folder.exists()
-        folder.mkdir(parents=True, exist_ok=True)
+        if not self.root.exists():
+            self.root.mkdir(parents=True, mode=0o700)  # faces: owner only
+        folder.mkdir(mode=0o700, exist_ok=True)
         path = self.root / rel
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:

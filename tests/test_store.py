@@ -377,3 +377,19 @@ def test_purge_removes_snapshots_of_punches_that_never_committed(tmp_path: Path)
     assert orphan.split("/")[1][:-4] not in left
     assert left == sorted([str(kept.punch_id), fresh.split("/")[1][:-4]])
     assert res.files_deleted == 0  # retention and cap had nothing to do
+
+
+def test_database_and_snapshots_are_owner_only(tmp_path: Path) -> None:
+    import stat
+
+    data = tmp_path / "new-kiosk"
+    with _store(data) as store:
+        recorder = PunchRecorder.from_config(store, HadirConfig(), FakeClock(T0))
+        recorder.record(NIP, "face", 0.3, 0.1, None, _jpeg())
+        wal = data / (DB_FILENAME + "-wal")
+        assert wal.exists()
+        paths = [data / DB_FILENAME, wal, *(data / "snapshots").rglob("*.jpg")]
+        for path in paths:
+            assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0, path
+        for folder in (data, data / "snapshots", *(data / "snapshots").iterdir()):
+            assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
