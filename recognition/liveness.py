@@ -39,6 +39,19 @@ already turned when the challenge starts and comes back to frontal has shown
 the same 3D motion. The kiosk starts a challenge while the person faces the
 camera, so in practice the frontal frame comes first.
 
+**Scores** (``LivenessResult.score``), each in its own unit: passive = the
+non-rigidity statistic above (eye distances; live from 0.16); turn = the
+yaw swing reached in the asked direction (eye distances; 0.35 needed);
+blink = how far the eyes closed, 1 - lowest opening / baseline (0.45
+needed, then reopening to 0.85 of the baseline).
+
+**In the kiosk**: per tracked face, feed ``PassiveCheck.add`` with
+``FaceModels.landmarks68(rgb, landmark_box(detection))`` (see
+:mod:`recognition.liveness_clip`; ~2 ms a frame) while recognising; then
+``needs_challenge(params, passive.result(), rng)``; if so,
+``ChallengeSession(draw_challenge(params, rng), clock(), params)`` and feed
+``update(landmarks, clock())`` until it is no longer PENDING.
+
 Nothing here loads models or touches files; thresholds live in
 :class:`LivenessTuning` (calibrated on the clips in ``../shared/data/video``
 against synthetic rigid-picture attacks, see ``tests/test_liveness.py``).
@@ -52,7 +65,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-import cv2
 import numpy as np
 import numpy.typing as npt
 
@@ -139,8 +151,10 @@ class LivenessTuning:
     blink_closed_ratio: float = 0.55
     # ... and back above this fraction is "open again".
     blink_open_ratio: float = 0.85
-    # Blink: only judged while the face is roughly frontal.
+    # Blink: only judged while the face is roughly frontal ...
     blink_max_yaw: float = 0.25
+    # ... and keeps its proportions (nose length over eye distance, relative).
+    blink_max_shape_change: float = 0.12
     # A jump of the face centre by more than this (eye distances) between two
     # consecutive frames means another face or a swapped picture.
     max_jump: float = 1.0
@@ -224,8 +238,8 @@ def contour_yaw(landmarks: Landmarks) -> float:
     return float(np.clip((left - right) / total, -1.0, 1.0))
 
 
-def eye_opening(landmarks: Landmarks) -> float:
-    """Mean eyelid gap over the nose length (27 -> 33).
+def eye_openings(landmarks: Landmarks) -> tuple[float, float]:
+    """Eyelid gap of each eye (36-41, 42-47) over the nose length (27 -> 33).
 
     Both are roughly vertical segments, so their ratio survives any affine
     warp of a picture (tilting a photo back shortens both alike), unlike the
@@ -233,9 +247,20 @@ def eye_opening(landmarks: Landmarks) -> float:
     """
     nose = float(np.hypot(*(landmarks[33] - landmarks[27])))
     if nose <= 1e-6:
-        return 0.0
-    gaps = [float(np.hypot(*(landmarks[i] - landmarks[j]))) for i, j in _LID_PAIRS]
-    return float(np.mean(gaps)) / nose
+        return 0.0, 0.0
+    gaps = [float(np.hypot(*(landmarks[i] - landmarks[j]))) / nose for i, j in _LID_PAIRS]
+    return (gaps[0] + gaps[1]) / 2.0, (gaps[2] + gaps[3]) / 2.0
+
+
+def eye_opening(landmarks: Landmarks) -> float:
+    """Mean of :func:`eye_openings` over both eyes."""
+    a, b = eye_openings(landmarks)
+    return (a + b) / 2.0
+
+
+def nose_to_eyes(landmarks: Landmarks) -> float:
+    """Nose length over the eye distance: changes when a picture is tipped, not in a blink."""
+    return float(np.hypot(*(landmarks[33] - landmarks[27]))) / max(eye_distance68(landmarks), 1e-6)
 
 
 def eye_aspect_ratio(landmarks: Landmarks) -> float:
@@ -256,14 +281,55 @@ def rigid_residual(a: Landmarks, b: Landmarks) -> float:
 
     Near 0 when ``b`` is a picture of ``a`` moved, scaled, rotated or tilted.
     """
-    src = a.astype(np.float64)
-    dst = b.astype(np.float64)
-    h, _ = cv2.findHomography(src, dst, 0)
-    scale = max(eye_distance68(b), 1e-6)
-    if h is None:  # degenerate point sets: treat as unexplained motion of the whole face
-        return float(np.sqrt(((dst - src) ** 2).sum(axis=1).mean())) / scale
-    proj = cv2.perspectiveTransform(src.reshape(-1, 1, 2), h).reshape(-1, 2)
-    return float(np.sqrt(((proj - dst) ** 2).sum(axis=1).mean())) / scale
+    return float(rigid_residuals(a[None], b[None])[0])
+
+
+def _normalising(pts: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Hartley normalisation per set: centroid to 0, mean distance sqrt(2). (P, 3, 3)"""
+    c = pts.mean(axis=1)
+    d = np.sqrt(((pts - c[:, None]) ** 2).sum(axis=2)).mean(axis=1)
+    s = np.sqrt(2.0) / np.maximum(d, 1e-9)
+    t = np.zeros((len(pts), 3, 3))
+    t[:, 0, 0] = s
+    t[:, 1, 1] = s
+    t[:, 0, 2] = -s * c[:, 0]
+    t[:, 1, 2] = -s * c[:, 1]
+    t[:, 2, 2] = 1.0
+    return t
+
+
+def _apply(h: npt.NDArray[np.float64], pts: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    homog = np.concatenate([pts, np.ones((*pts.shape[:2], 1))], axis=2) @ h.transpose(0, 2, 1)
+    w = homog[:, :, 2:3]
+    w = np.where(np.abs(w) < 1e-12, 1e-12, w)
+    return np.asarray(homog[:, :, :2] / w)
+
+
+def rigid_residuals(src: npt.ArrayLike, dst: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    """:func:`rigid_residual` for many pairs at once: ``src`` and ``dst`` are (P, N, 2).
+
+    The homography is the normalised direct linear transform (least squares
+    over all points), solved for all pairs in one batch, so the passive check
+    over a few seconds of frames (~1800 pairs) costs milliseconds.
+    """
+    a = np.asarray(src, dtype=np.float64)
+    b = np.asarray(dst, dtype=np.float64)
+    ta, tb = _normalising(a), _normalising(b)
+    an = _apply(ta, a)
+    bn = _apply(tb, b)
+    x, y = an[:, :, 0], an[:, :, 1]
+    u, v = bn[:, :, 0], bn[:, :, 1]
+    one, zero = np.ones_like(x), np.zeros_like(x)
+    r1 = np.stack([-x, -y, -one, zero, zero, zero, u * x, u * y, u], axis=2)
+    r2 = np.stack([zero, zero, zero, -x, -y, -one, v * x, v * y, v], axis=2)
+    m = np.concatenate([r1, r2], axis=1)
+    _, vecs = np.linalg.eigh(m.transpose(0, 2, 1) @ m)
+    hn = vecs[:, :, 0].reshape(-1, 3, 3)
+    h = np.linalg.inv(tb) @ hn @ ta
+    proj = _apply(h, a)
+    rms = np.sqrt(((proj - b) ** 2).sum(axis=2).mean(axis=1))
+    eyes = np.hypot(*(b[:, 42:48].mean(axis=1) - b[:, 36:42].mean(axis=1)).T)
+    return np.asarray(rms / np.maximum(eyes, 1e-6))
 
 
 def _smooth(seq: Sequence[Landmarks]) -> list[Landmarks]:
@@ -334,12 +400,15 @@ def non_rigidity(seq: Sequence[Landmarks]) -> float:
     n = len(seq)
     if n < 3:
         return 0.0
+    pts = np.stack(seq).astype(np.float64)
+    i, j = np.triu_indices(n, 1)
     m = np.zeros((n, n), dtype=np.float64)
-    for i in range(n):
-        for j in range(i + 1, n):
-            m[i, j] = m[j, i] = rigid_residual(seq[i], seq[j])
+    r = rigid_residuals(pts[i], pts[j])
+    m[i, j] = r
+    m[j, i] = r
     # median over the other frames (the zero diagonal excluded)
-    med = np.array([np.median(np.delete(m[i], i)) for i in range(n)])
+    off = m[~np.eye(n, dtype=bool)].reshape(n, n - 1)
+    med = np.median(off, axis=1)
     return float(np.sort(med)[-2])
 
 
@@ -352,7 +421,8 @@ class _Sample:
     pts: Landmarks
     yaw: float
     contour: float
-    opening: float
+    openings: tuple[float, float]
+    shape: float
 
 
 class ChallengeSession:
@@ -415,7 +485,14 @@ class ChallengeSession:
         if self._samples and self._jumped(self._samples[-1].pts, pts):
             self._state = ChallengeState(ChallengeStatus.FAILED, self._best, "face_changed")
             return self._state
-        sample = _Sample(float(timestamp), pts, yaw68(pts), contour_yaw(pts), eye_opening(pts))
+        sample = _Sample(
+            float(timestamp),
+            pts,
+            yaw68(pts),
+            contour_yaw(pts),
+            eye_openings(pts),
+            nose_to_eyes(pts),
+        )
         self._samples.append(sample)
         if self.kind == "blink":
             self._state = self._update_blink()
@@ -463,19 +540,25 @@ class ChallengeSession:
         usable = [s for s in self._samples if abs(s.yaw) <= t.blink_max_yaw]
         if len(usable) < t.blink_baseline_frames + 1:
             return ChallengeState(ChallengeStatus.PENDING, 0.0, "waiting")
-        # Baseline: the open eye, a high percentile of what was seen so far (a
-        # blink is short, so most frames are open).
-        baseline = float(np.percentile([s.opening for s in usable], 75))
-        if baseline <= 1e-6:
+        # Baselines: the open eyes, a high percentile of what was seen so far (a
+        # blink is short, so most frames are open), and the face's proportions.
+        base = [float(np.percentile([s.openings[k] for s in usable], 75)) for k in (0, 1)]
+        base_shape = float(np.median([s.shape for s in usable]))
+        if min(base) <= 1e-6 or base_shape <= 1e-6:
             return ChallengeState(ChallengeStatus.PENDING, 0.0, "waiting")
-        ratio = usable[-1].opening / baseline
-        # The first frames only set the baseline; a closing needs open frames before it.
-        if len(usable) > t.blink_baseline_frames:
-            self._min_ratio = min(self._min_ratio, ratio)
-            if ratio <= t.blink_closed_ratio:
+        last = usable[-1]
+        ratios = [last.openings[k] / base[k] for k in (0, 1)]
+        # The first frames only set the baseline; a closing needs open frames before
+        # it, both eyes closing together, and the face keeping its proportions (a
+        # picture tipped back squashes eyes and nose alike, a blink only the eyes).
+        steady = abs(last.shape / base_shape - 1.0) <= t.blink_max_shape_change
+        if len(usable) > t.blink_baseline_frames and steady:
+            closed = max(ratios)
+            self._min_ratio = min(self._min_ratio, closed)
+            if closed <= t.blink_closed_ratio:
                 self._closed_seen = True
         self._best = 1.0 - self._min_ratio
-        if self._closed_seen and ratio >= t.blink_open_ratio:
+        if self._closed_seen and sum(ratios) / 2.0 >= t.blink_open_ratio and steady:
             return ChallengeState(ChallengeStatus.PASSED, self._best, "blinked")
         return ChallengeState(
             ChallengeStatus.PENDING, self._best, "eyes_closed" if self._closed_seen else "waiting"
@@ -566,8 +649,11 @@ __all__ = [
     "eye_aspect_ratio",
     "eye_distance68",
     "eye_opening",
+    "eye_openings",
     "needs_challenge",
     "non_rigidity",
+    "nose_to_eyes",
     "rigid_residual",
+    "rigid_residuals",
     "yaw68",
 ]

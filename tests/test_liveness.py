@@ -246,6 +246,17 @@ def test_blink_needs_the_eyes_to_open_again() -> None:
     assert not result.live and result.reason == "not_completed"
 
 
+def test_a_wink_is_not_a_blink() -> None:
+    rng = np.random.default_rng(6)
+    frames: list[np.ndarray | None] = []
+    for o in [1, 1, 1, 1, 1, 0.5, 0.1, 0.2, 0.8, 1, 1]:
+        pts = _project(noise=0.2, rng=rng)
+        closed = _project(eyes_open=o)
+        pts[36:42] = closed[36:42]  # only one eye closes
+        frames.append(pts)
+    assert not _run(frames, "blink").live
+
+
 def test_a_squint_is_not_a_blink() -> None:
     result = _run(_blink_frames([1, 1, 1, 1, 0.8, 0.7, 0.7, 0.8, 1, 1, 1]), "blink")
     assert not result.live and result.score < 0.45
