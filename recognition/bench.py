@@ -105,6 +105,8 @@ def run_bench(
     frames_seen = 0
     for clip in clips:
         frames, decode = read_frames(clip, settings)
+        if not frames:
+            raise ValueError(f"{clip}: no frame could be decoded")
         stages["decode"] += decode
         for bgr in frames:
             frames_seen += 1

@@ -54,6 +54,21 @@ def _evaluate_args(parser: argparse.ArgumentParser) -> None:
     _engine_args(parser)
 
 
+def _finite(value: Any) -> Any:
+    """NaN/inf (an undefined rate) become null so --json stays valid JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _json(out: dict[str, Any]) -> str:
+    return json.dumps(_finite(out), allow_nan=False)
+
+
 def _fmt(x: float) -> str:
     return "n/a" if isinstance(x, float) and math.isnan(x) else f"{x * 100:.2f} %"
 
@@ -66,11 +81,14 @@ def _run_evaluate(args: argparse.Namespace) -> int:
         raise CommandError("--gallery-per-person must be >= 1")
     det, params = _settings(args)
     if args.threshold is not None:
-        params = replace(
-            params,
-            threshold=args.threshold,
-            review_threshold=max(args.threshold, params.review_threshold),
-        )
+        try:
+            params = replace(
+                params,
+                threshold=args.threshold,
+                review_threshold=max(args.threshold, params.review_threshold),
+            )
+        except ValueError as exc:
+            raise CommandError(f"--threshold: {exc}") from None
     settings = PipelineSettings(det.backend, det.yunet_model, det.detect_width, det.upsample)
     try:
         data = embed_dataset(
@@ -85,7 +103,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     out["dataset"] = str(args.dir)
     out["detector"] = det.backend
     if args.json:
-        print(json.dumps(out))
+        print(_json(out))
         return 0
     print(f"dataset            {args.dir}")
     print(f"identities         {out['identities']}")
@@ -123,6 +141,8 @@ def _run_bench(args: argparse.Namespace) -> int:
     from recognition.faces import FaceEngine, FaceModels, make_detector
     from recognition.gallery import Gallery, Template
 
+    if args.frames < 1:
+        raise CommandError("--frames must be >= 1")
     det, _ = _settings(args)
     clips = list(args.videos)
     if not clips:
@@ -153,7 +173,7 @@ def _run_bench(args: argparse.Namespace) -> int:
         raise CommandError(str(exc)) from None
     out["detector"] = det.backend
     if args.json:
-        print(json.dumps(out))
+        print(_json(out))
         return 0
     for key, value in out.items():
         print(f"{key:24} {value}")

@@ -12,6 +12,7 @@ import json
 import logging
 import multiprocessing
 import os
+import zipfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,9 +20,9 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-log = logging.getLogger(__name__)
+from recognition.images import IMAGE_SUFFIXES
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".pgm", ".bmp", ".tif", ".tiff", ".webp"}
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -116,8 +117,9 @@ def embed_dataset(
         try:
             with np.load(cache_path, allow_pickle=False) as data:
                 for p, s, v in zip(data["paths"], data["stamps"], data["vectors"], strict=True):
-                    cached[str(p)] = (str(s), v.astype(np.float32))
-        except (OSError, ValueError, KeyError) as exc:
+                    if v.shape == (128,):
+                        cached[str(p)] = (str(s), v.astype(np.float32))
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
             log.warning("ignoring unreadable embedding cache %s: %s", cache_path, exc)
             cached = {}
     vectors = np.full((len(paths), 128), np.nan, dtype=np.float32)

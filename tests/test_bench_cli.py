@@ -118,11 +118,6 @@ def test_corrupt_video_is_a_clear_error(tmp_path: Path) -> None:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug in recognition/bench.py: a clip that opens but decodes no frame is measured as "
-    "nothing (exit 0, NaN in the JSON) instead of a ValueError naming the clip",
-)
 def test_video_without_decodable_frames_is_a_clear_error(clip: Path, tmp_path: Path) -> None:
     # A real MP4 container (header and index intact) whose frame data is noise:
     # it opens, but no frame decodes. Measuring nothing must not look like success.
@@ -138,11 +133,6 @@ def test_video_without_decodable_frames_is_a_clear_error(clip: Path, tmp_path: P
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug in recognition/commands.py: --frames is not checked (0: ZeroDivisionError in "
-    "read_frames; -2: exit 0 with NaN)",
-)
 @pytest.mark.parametrize("frames", ["0", "-2"])
 def test_frames_must_be_positive(clip: Path, frames: str) -> None:
     _assert_clear_error(

@@ -390,11 +390,6 @@ def test_threshold_flag_and_human_readable_output(cached: Path) -> None:
     assert all(line.strip().endswith("%") for line in table)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug in recognition/commands.py: --json prints NaN (invalid JSON) for an undefined "
-    "rate; map non-finite floats to null and dump with allow_nan=False",
-)
 def test_json_stays_valid_when_a_rate_is_undefined(cached: Path) -> None:
     # K=3 enrolls all three photos of each person: no genuine probe is left,
     # so the false reject rate is undefined. It must still be valid JSON.
@@ -422,19 +417,12 @@ def test_missing_or_empty_dataset_is_a_clear_error(tmp_path: Path) -> None:
     assert _hadir("evaluate", str(empty), "--no-cache").code == 2
 
 
-THRESHOLD_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="bug in recognition/commands.py: a negative or NaN --threshold raises ValueError "
-    "from MatchParams (traceback) instead of CommandError (exit 2)",
-)
-
-
 @pytest.mark.parametrize(
     "flags, message",
     [
         (["--gallery-per-person", "0"], "--gallery-per-person"),
-        pytest.param(["--threshold", "-0.1"], "threshold", marks=THRESHOLD_BUG),
-        pytest.param(["--threshold", "nan"], "threshold", marks=THRESHOLD_BUG),
+        pytest.param(["--threshold", "-0.1"], "threshold"),
+        pytest.param(["--threshold", "nan"], "threshold"),
     ],
 )
 def test_bad_flags_are_clear_errors(tmp_path: Path, flags: list[str], message: str) -> None:
@@ -445,11 +433,6 @@ def test_bad_flags_are_clear_errors(tmp_path: Path, flags: list[str], message: s
     assert message in run.err
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug in recognition/embedcache.py: np.load of a truncated .npz raises "
-    "zipfile.BadZipFile, which embed_dataset does not catch",
-)
 def test_a_truncated_cache_file_is_ignored_and_rewritten(shared_data: Path, tmp_path: Path) -> None:
     root = tmp_path / "one"
     (root / "p").mkdir(parents=True)
