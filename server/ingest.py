@@ -240,10 +240,31 @@ def insert_ignoring_duplicates(conn: Connection, rows: list[dict[str, Any]]) -> 
     """INSERT .. ON CONFLICT (id) DO NOTHING; returns the ids actually inserted."""
     if not rows:
         return set()
-    dialect = conn.dialect.name
-    module: Any = postgresql if dialect == "postgresql" else sqlite
-    stmt = module.insert(Punch).on_conflict_do_nothing(index_elements=["id"]).returning(Punch.id)
-    return set(conn.execute(stmt, rows).scalars().all())
+    if conn.dialect.name == "postgresql":
+        stmt = (
+            postgresql.insert(Punch)
+            .on_conflict_do_nothing(index_elements=["id"])
+            .returning(Punch.id)
+        )
+        return set(conn.execute(stmt, rows).scalars().all())
+    # SQLite: a plain executemany is much cheaper than RETURNING row by row. When
+    # every row went in (the usual case: writers are serialised), that is the answer;
+    # otherwise ask which ids now hold our rows.
+    result = conn.execute(sqlite.insert(Punch).on_conflict_do_nothing(index_elements=["id"]), rows)
+    if result.rowcount == len(rows):
+        return {r["id"] for r in rows}
+    if result.rowcount == 0:
+        return set()
+    ids = [r["id"] for r in rows]
+    mine = {(r["id"], r["received_utc"], r["record_hash"]) for r in rows}
+    inserted: set[str] = set()
+    for chunk in _chunks(ids):
+        for rid, received, digest in conn.execute(
+            select(Punch.id, Punch.received_utc, Punch.record_hash).where(Punch.id.in_(chunk))
+        ):
+            if (rid, received, digest) in mine:
+                inserted.add(rid)
+    return inserted
 
 
 def existing_hashes(conn: Connection, ids: Sequence[str]) -> dict[str, str]:
