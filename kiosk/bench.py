@@ -136,6 +136,11 @@ def _one_run(cfg: Any, clip: Path, engine: Any, vectors: list[np.ndarray], seed:
     finally:
         kiosk.stop()
         kiosk.window.close()
+        # Delete the Qt objects while Qt still runs: leaving several kiosks'
+        # widgets to interpreter shutdown crashed PySide6 in garbage collection.
+        kiosk.tick_timer.deleteLater()
+        kiosk.window.deleteLater()
+        app.processEvents()
     if not done or probe.first_face is None:
         return float("nan")
     return done[0] - probe.first_face
@@ -262,6 +267,9 @@ def run_bench(args: argparse.Namespace) -> int:
         "templates": args.templates,
         **proc,
     }
+    import gc
+
+    gc.collect()
     if args.json:
         print(json.dumps(out))
     else:
