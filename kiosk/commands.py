@@ -65,6 +65,12 @@ def _bench_args(p: argparse.ArgumentParser) -> None:
     add_config_argument(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--video", type=Path, default=None, help="clip of a person walking up")
+    p.add_argument(
+        "--challenge-video",
+        type=Path,
+        default=None,
+        help="clip of a person turning the head (for the runs with a challenge)",
+    )
     p.add_argument("--templates", type=int, default=10_000)
 
 
