@@ -476,6 +476,18 @@ def test_people_who_do_not_turn_their_head_do_not_pass_a_turn(
         assert not check_clip(frames, stamps, kind, PARAMS).live  # type: ignore[arg-type]
 
 
+def test_landmark_box_rebuilds_a_hog_like_box_from_yunet_keypoints() -> None:
+    from recognition.faces import Box, Detection
+    from recognition.liveness_clip import landmark_box
+
+    # eyes at y=100 (x 80 and 120), mouth corners at y=150: eye-to-mouth 50 px
+    kps = np.array([[80, 100], [120, 100], [100, 125], [85, 150], [115, 150]], np.float32)
+    tall = Box(60, 40, 140, 190)
+    box = landmark_box(Detection(box=tall, score=0.9, keypoints=kps))
+    assert box == Box(45, 75, 155, 185)  # centre (100, 130), side 2.2 x 50
+    assert landmark_box(Detection(box=tall, score=0.9)) == tall  # HOG: kept as is
+
+
 # --------------------------------------------------------------------------- attacks
 
 
