@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import random
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -166,16 +167,32 @@ def test_kiosk_killed_mid_sync_loses_and_doubles_nothing(
         str(config),
     ]
     rng = random.Random(7)
+    db_path = data_dir / "hadir.db"
+
+    def delivered() -> int:
+        with sqlite3.connect(db_path, timeout=10) as conn:
+            return int(
+                conn.execute("SELECT count(*) FROM outbox WHERE state = 'delivered'").fetchone()[0]
+            )
+
     kills = 0
+    progress = []
     for _ in range(5):
+        before = delivered()
+        target = before + rng.randint(1, 60)
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        time.sleep(rng.uniform(1.8, 3.0))  # start-up ~1.5 s, then it is mid-batch
+        deadline = time.monotonic() + 90
+        # Kill only once it is really syncing: some batches acknowledged, more under way.
+        while proc.poll() is None and delivered() < target and time.monotonic() < deadline:
+            time.sleep(0.01)
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             kills += 1
         proc.wait(10)
-    assert kills >= 3, "the sync process finished before it could be killed"
-    print(f"sync process SIGKILLed {kills} times mid-sync")
+        progress.append(delivered() - before)
+    assert kills >= 4, f"the sync process finished before it could be killed ({progress})"
+    assert 0 < delivered() < 1000, "kills did not land mid-sync"
+    print(f"sync process SIGKILLed {kills} times mid-sync; delivered per life: {progress}")
     final = subprocess.run([*cmd, "--json"], env=env, capture_output=True, text=True, timeout=120)
     assert final.returncode == 0, final.stderr[-2000:]
     found, missing = admin.lookup(ids)
