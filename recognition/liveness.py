@@ -20,11 +20,14 @@ Two layers, both measured on dlib's 68-point landmarks (``FaceModels(with_68=Tru
 
   - ``blink``: eye opening (eyelid gap over nose length, which a tilted
     picture cannot change, unlike the classic eye aspect ratio) must go
-    open -> closed -> open relative to the person's own baseline;
+    open -> closed -> open relative to the person's own baseline, both eyes
+    together, while the face keeps its proportions (nose length over eye
+    distance: tipping a photo changes it, a blink does not);
   - ``turn_left`` / ``turn_right``: the yaw must span from frontal to past a
-    threshold in the asked direction, and the landmarks of those two frames
-    must not be related by a homography (a tilted photo foreshortens, it
-    does not turn).
+    threshold in the asked direction, judged by two cues that agree (nose
+    against the eyes, nose against the face contour), and the landmarks of
+    those two frames must not be related by a homography (a tilted photo
+    foreshortens, it does not turn).
 
 **Mirror convention.** Yaw is measured on the frame *as the camera delivers
 it* (not the mirrored preview the kiosk displays). Positive yaw means the
@@ -51,6 +54,15 @@ needed, then reopening to 0.85 of the baseline).
 ``needs_challenge(params, passive.result(), rng)``; if so,
 ``ChallengeSession(draw_challenge(params, rng), clock(), params)`` and feed
 ``update(landmarks, clock())`` until it is no longer PENDING.
+
+**Limits.** Everything is measured on landmarks, so it inherits the
+predictor's habits: a photo tilted steeply can make dlib "see" a slightly
+turned face, which is why the turn needs two agreeing yaw cues and a wide
+swing, and why the passive threshold sits above every attack measured
+(faces below ``min_eye_distance_px`` are not judged at all). Not covered:
+a *video* of the person replayed on a screen (it blinks and turns), masks,
+and a photo bent while it is shown. The audit snapshot of each punch is
+the backstop for those.
 
 Nothing here loads models or touches files; thresholds live in
 :class:`LivenessTuning` (calibrated on the clips in ``../shared/data/video``
