@@ -26,8 +26,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
-from sqlalchemy import Connection, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, any_, bindparam, select, update
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from attendance.integrity import GENESIS_HASH, SIGNED_FIELDS, canonical_bytes
 from server.db import Database
@@ -231,6 +232,14 @@ def check_record(
     return _Candidate(index=0, id=rid, seq=seq, prev_hash=prev_hash, hash=digest, row=row)
 
 
+def one_of(conn: Connection, column: Any, values: Sequence[Any]) -> Any:
+    """``column IN (...)``; on PostgreSQL ``= ANY(array)``: one parameter, and psycopg
+    does not re-parse a statement with hundreds of placeholders for every batch."""
+    if conn.dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type), unique=True))
+    return column.in_(values)
+
+
 def _chunks(items: Sequence[Any], size: int = LOOKUP_CHUNK) -> Iterable[Sequence[Any]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
@@ -241,12 +250,7 @@ def insert_ignoring_duplicates(conn: Connection, rows: list[dict[str, Any]]) -> 
     if not rows:
         return set()
     if conn.dialect.name == "postgresql":
-        stmt = (
-            postgresql.insert(Punch)
-            .on_conflict_do_nothing(index_elements=["id"])
-            .returning(Punch.id)
-        )
-        return set(conn.execute(stmt, rows).scalars().all())
+        return _insert_postgresql(conn, rows)
     # SQLite: a plain executemany is much cheaper than RETURNING row by row. When
     # every row went in (the usual case: writers are serialised), that is the answer;
     # otherwise ask which ids now hold our rows.
@@ -260,10 +264,42 @@ def insert_ignoring_duplicates(conn: Connection, rows: list[dict[str, Any]]) -> 
     inserted: set[str] = set()
     for chunk in _chunks(ids):
         for rid, received, digest in conn.execute(
-            select(Punch.id, Punch.received_utc, Punch.record_hash).where(Punch.id.in_(chunk))
+            select(Punch.id, Punch.received_utc, Punch.record_hash).where(
+                one_of(conn, Punch.id, chunk)
+            )
         ):
             if (rid, received, digest) in mine:
                 inserted.add(rid)
+    return inserted
+
+
+_PUNCH_COLUMNS = tuple(c.name for c in Punch.__table__.columns)
+_PG_INSERT = (
+    f"INSERT INTO punches ({', '.join(_PUNCH_COLUMNS)}) "  # noqa: S608 - names from the model; values are parameters
+    f"VALUES ({', '.join(['%s'] * len(_PUNCH_COLUMNS))}) "
+    "ON CONFLICT (id) DO NOTHING RETURNING id"
+)
+
+
+def _insert_postgresql(conn: Connection, rows: list[dict[str, Any]]) -> set[str]:
+    """psycopg's pipelined executemany with RETURNING on the transaction's connection.
+
+    A short statement psycopg prepares once, instead of SQLAlchemy's multi-VALUES
+    text with thousands of placeholders that psycopg parses again per batch.
+    """
+    dbapi = conn.connection.driver_connection
+    if dbapi is None:  # pragma: no cover - a live connection always has one
+        raise RuntimeError("no DBAPI connection")
+    inserted: set[str] = set()
+    with dbapi.cursor() as cur:
+        cur.executemany(
+            _PG_INSERT, [tuple(r.get(c) for c in _PUNCH_COLUMNS) for r in rows], returning=True
+        )
+        while True:
+            for (rid,) in cur.fetchall():
+                inserted.add(rid)
+            if not cur.nextset():
+                break
     return inserted
 
 
@@ -271,7 +307,7 @@ def existing_hashes(conn: Connection, ids: Sequence[str]) -> dict[str, str]:
     found: dict[str, str] = {}
     for chunk in _chunks(ids):
         for rid, digest in conn.execute(
-            select(Punch.id, Punch.record_hash).where(Punch.id.in_(chunk))
+            select(Punch.id, Punch.record_hash).where(one_of(conn, Punch.id, chunk))
         ):
             found[rid] = digest
     return found
@@ -419,7 +455,7 @@ class PunchIngest:
                 select(Punch.id, Punch.seq, Punch.record_hash, Punch.prev_hash).where(
                     Punch.device_id == device_id,
                     Punch.source == "native",
-                    Punch.seq.in_(chunk),
+                    one_of(conn, Punch.seq, chunk),
                 )
             ):
                 chain.setdefault(int(seq), []).append(_ChainEntry(rid, digest, prev))
