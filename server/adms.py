@@ -27,7 +27,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from server.db import Database
 from server.errors import ApiError
-from server.ingest import IngestLimits, insert_ignoring_duplicates
+from server.ingest import IngestLimits, insert_ignoring_duplicates, one_of
 from server.models import AdmsCommand, AdmsUnmatched, AdmsUser, Employee
 from server.timeutil import to_db
 
@@ -237,7 +237,7 @@ class AdmsService:
         for i in range(0, len(plist), 900):
             for pin, nip in conn.execute(
                 select(Employee.adms_pin, Employee.nip).where(
-                    Employee.adms_pin.in_(plist[i : i + 900])
+                    one_of(conn, Employee.adms_pin, plist[i : i + 900])
                 )
             ):
                 found.setdefault(pin, []).append(nip)

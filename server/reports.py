@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from server.db import Database
 from server.errors import ApiError
+from server.ingest import one_of
 from server.models import Punch
 from server.timeutil import format_utc, to_db
 
@@ -92,5 +93,7 @@ class PunchReports:
         with self._db.read() as conn:
             for i in range(0, len(wanted), 900):
                 chunk = wanted[i : i + 900]
-                found.update(conn.execute(select(Punch.id).where(Punch.id.in_(chunk))).scalars())
+                found.update(
+                    conn.execute(select(Punch.id).where(one_of(conn, Punch.id, chunk))).scalars()
+                )
         return {"found": len(found), "missing": [i for i in wanted if i not in found]}
