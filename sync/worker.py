@@ -683,7 +683,7 @@ def build_worker(
             opd_code=cfg.device.opd_code,
             batch_size=min(section.batch_size, 500),
         )
-    return SyncWorker(
+    worker = SyncWorker(
         store,
         key_dir_for(cfg.data_dir, cfg.store),
         batch_size=section.batch_size,
@@ -696,3 +696,6 @@ def build_worker(
         adms=adms,
         max_in_flight=section.max_in_flight,
     )
+    if not section.enabled:
+        worker._set(state="disabled", error=None)
+    return worker

@@ -23,7 +23,7 @@ from sync.credentials import Credentials, load_credentials
 from sync.retry import UNREGISTERED_TEXT, UnauthorizedError
 from sync.serverproc import AdminApi, ServerProcess
 from sync.simkiosk import SimKiosk
-from sync.worker import CURSOR_KEY
+from sync.worker import CURSOR_KEY, build_worker
 
 
 @pytest.fixture(scope="module")
@@ -335,3 +335,23 @@ def test_cli_register_now_and_status(
     assert status["registered"] is True and status["pending"] == 0 and status["delivered"] == 7
     assert status["last_success_utc"] is not None
     assert admin.lookup(ids)[0] == 7
+
+
+def test_build_worker_from_config(kiosk: SimKiosk, server: ServerProcess) -> None:
+    from dataclasses import replace
+
+    from attendance.config import HadirConfig, SyncSection
+
+    base = HadirConfig()
+    cfg = replace(
+        base, device=replace(base.device, data_dir=str(kiosk.data_dir), id=kiosk.device_id)
+    )
+    off = build_worker(cfg, kiosk.store)
+    assert off.status().state == "disabled" and off.status().text == "sinkronisasi tidak aktif"
+    on = replace(cfg, sync=SyncSection(enabled=True, server_url=server.url, batch_size=7))
+    worker = build_worker(on, kiosk.store)
+    assert worker.batch_size == 7 and worker.max_in_flight == 2 and worker.adms is None
+    kiosk.record(15)
+    assert worker.run_once().batches == 3
+    with pytest.raises(ValueError, match="adms_serial"):
+        build_worker(replace(on, sync=replace(on.sync, protocol="adms")), kiosk.store)
