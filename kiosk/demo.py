@@ -29,12 +29,12 @@ log = logging.getLogger(__name__)
 DEMO_PIN = "1234"
 DEMO_ADMIN_PIN = "123456"
 DEMO_ROSTER: tuple[tuple[str, str, str], ...] = (
-    ("198503122010011002", "Budi Santoso, S.Kom.", "Bidang Aplikasi Informatika"),
-    ("199001012015031004", "Siti Rahmawati, S.E.", "Sekretariat"),
+    ("198503122010011002", "Siti Rahmawati, S.Kom.", "Bidang Aplikasi Informatika"),
+    ("199001012015031004", "Budi Santoso, S.E.", "Sekretariat"),
     ("197812242006042001", "Dewi Lestari", "Bidang Statistik"),
     ("198807152019031007", "Ahmad Fauzi, S.T.", "Bidang Persandian"),
 )
-DEMO_CLIP = "head-pose-face-detection-male.mp4"
+DEMO_CLIP = "head-pose-face-detection-female.mp4"
 ENROLL_SAMPLES = 5
 ENROLL_MAX_FRAMES = 40
 
@@ -54,12 +54,16 @@ def shared_dir() -> Path:
     return Path(os.environ.get("HADIR_SHARED", here.parent / "shared"))
 
 
-def demo_config(cfg: HadirConfig, data_dir: Path, small_faces: bool) -> HadirConfig:
-    """The config with a temporary data dir, no sync, a window, and (for the
-    small faces of the sample clips) a detector that finds them."""
+def demo_config(
+    cfg: HadirConfig, data_dir: Path, small_faces: bool, photos: bool = False
+) -> HadirConfig:
+    """The config with a temporary data dir, no sync, a window, (for the small
+    faces of the sample clips) a detector that finds them, and (for a folder
+    of photos, which can never pass a liveness check) the passive check only."""
     rec = cfg.recognition
     det = rec.detector
     quality = rec.quality
+    liveness = replace(rec.liveness, challenge="never") if photos else rec.liveness
     if small_faces:
         yunet = shared_dir() / "models" / "face_detection_yunet_2023mar.onnx"
         if yunet.is_file():
@@ -72,7 +76,7 @@ def demo_config(cfg: HadirConfig, data_dir: Path, small_faces: bool) -> HadirCon
         device=replace(cfg.device, data_dir=str(data_dir)),
         sync=replace(cfg.sync, enabled=False),
         kiosk=replace(cfg.kiosk, fullscreen=False),
-        recognition=replace(rec, detector=det, quality=quality),
+        recognition=replace(rec, detector=det, quality=quality, liveness=liveness),
     )
 
 
@@ -115,7 +119,10 @@ def prepare_demo(cfg: HadirConfig, source_path: Path | None) -> Demo:
 
     frames = _demo_frames(source_path)
     data_dir = Path(tempfile.mkdtemp(prefix="hadir-demo-"))
-    cfg = demo_config(cfg, data_dir, small_faces=frames is not None and source_path is None)
+    photos = frames is not None and frames[0] == "images"
+    cfg = demo_config(
+        cfg, data_dir, small_faces=frames is not None and source_path is None, photos=photos
+    )
     engine = build_engine(cfg)
     enrolled = 0
     with Store.from_config(cfg) as store:
@@ -144,6 +151,11 @@ def prepare_demo(cfg: HadirConfig, source_path: Path | None) -> Demo:
         f"Hadir demo: data in {data_dir}; frames from {source.description}; "
         f"{len(DEMO_ROSTER)} employees (PIN {DEMO_PIN}), face enrolled: {who}; "
         f"admin PIN {DEMO_ADMIN_PIN} (gear button, top right)."
+        + (
+            " Photos cannot pass a liveness challenge: the demo uses the passive check only."
+            if photos
+            else ""
+        )
     )
     log.info("demo prepared: %d templates enrolled", enrolled)
     return Demo(cfg, source, engine, data_dir, enrolled, summary)
