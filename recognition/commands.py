@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from hadir.command import Command, CommandError, add_config_argument, config_from_args
+from recognition.liveness_cmd import LIVENESS_COMMAND
 
 DEFAULT_VIDEO_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "video"
 
@@ -191,4 +192,5 @@ COMMANDS: dict[str, Command] = {
         add_arguments=_bench_args,
         run=_run_bench,
     ),
+    "liveness": LIVENESS_COMMAND,
 }

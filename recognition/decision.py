@@ -52,7 +52,7 @@ class Outcome(StrEnum):
 Reason = Literal[
     "match",  # MATCH: the frames agree
     "borderline",  # REVIEW: a distance between threshold and review_threshold
-    "small_margin",  # REVIEW: close to the person, but also close to another one
+    "small_margin",  # REVIEW: close to the person, but not clearly closer than to others
     "disagree",  # REVIEW: the frames name different people, or mix match and no match
     "no_match",  # UNKNOWN: farther than review_threshold from everyone
     "empty_gallery",  # UNKNOWN: nobody enrolled in scope
@@ -69,15 +69,22 @@ class MatchParams:
     gallery's scope filter from it; the decision itself does not use it.
     """
 
-    threshold: float = 0.42
-    review_threshold: float = 0.52
-    min_margin: float = 0.06
+    threshold: float = 0.50
+    review_threshold: float = 0.58
+    min_margin: float = 0.02
+    max_cohort_ratio: float = 0.76
     frames_required: int = 3
     track_timeout_seconds: float = 1.0
     gallery_scope: Literal["opd", "all"] = "opd"
 
     def __post_init__(self) -> None:
-        for name in ("threshold", "review_threshold", "min_margin", "track_timeout_seconds"):
+        for name in (
+            "threshold",
+            "review_threshold",
+            "min_margin",
+            "max_cohort_ratio",
+            "track_timeout_seconds",
+        ):
             value = getattr(self, name)
             if not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
                 raise ValueError(f"match.{name} must be a finite number >= 0, got {value!r}")
@@ -173,8 +180,11 @@ class Decision:
 def decide_single(result: SearchResult | None, params: MatchParams) -> Decision:
     """The decision for one still image (``hadir evaluate`` on photo sets).
 
-    Accept (MATCH) when distance <= threshold and margin >= min_margin;
-    UNKNOWN beyond review_threshold (or nobody enrolled); REVIEW between.
+    Accept (MATCH) when distance <= threshold, margin >= min_margin and the
+    distance is at most ``max_cohort_ratio`` of the cohort distance (the mean
+    distance to the nearest other people: a genuine face stands out from
+    them, a stranger's nearest person does not); UNKNOWN beyond
+    review_threshold (or nobody enrolled); REVIEW between.
     """
     if result is None:
         return Decision(Outcome.UNKNOWN, "empty_gallery", frames=1)
@@ -183,7 +193,10 @@ def decide_single(result: SearchResult | None, params: MatchParams) -> Decision:
     reason: Reason
     if result.distance > params.threshold:
         outcome, reason = Outcome.REVIEW, "borderline"
-    elif result.margin < params.min_margin:
+    elif (
+        result.margin < params.min_margin
+        or result.distance > params.max_cohort_ratio * result.cohort_distance
+    ):
         outcome, reason = Outcome.REVIEW, "small_margin"
     else:
         outcome, reason = Outcome.MATCH, "match"

@@ -16,6 +16,7 @@ import zipfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -32,6 +33,8 @@ class PipelineSettings:
     detect_width: int = 320
     upsample: int = 0
     jitters: int = 0
+    # Photo datasets label the centred face; a bystander may be larger.
+    main_face: Literal["largest", "central"] = "central"
 
 
 @dataclass(frozen=True)
@@ -79,7 +82,9 @@ def _embed_chunk(args: tuple[list[str], PipelineSettings]) -> list[list[float] |
             log.warning("skipping unreadable image: %s", exc)
             out.append(None)
             continue
-        result = engine.analyze(rgb, gate=False, jitters=settings.jitters)
+        result = engine.analyze(
+            rgb, gate=False, jitters=settings.jitters, main_face=settings.main_face
+        )
         out.append(None if result.embedding is None else result.embedding.tolist())
     return out
 

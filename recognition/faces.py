@@ -17,7 +17,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import cv2
 import numpy as np
@@ -263,11 +263,21 @@ class FaceEngine:
         self.models = models
         self.quality = quality or QualityParams()
 
-    def analyze(self, rgb: ImageArray, *, gate: bool = True, jitters: int = 0) -> FaceResult:
+    def analyze(
+        self,
+        rgb: ImageArray,
+        *,
+        gate: bool = True,
+        jitters: int = 0,
+        main_face: Literal["largest", "central"] = "largest",
+    ) -> FaceResult:
         """Run the pipeline on one RGB frame.
 
-        With ``gate=False`` the quality gate is reported but does not stop
-        the embedding (used when evaluating photo datasets).
+        The main face is the largest one (the person nearest the kiosk), or
+        with ``main_face="central"`` the one nearest the image centre (photo
+        datasets such as LFW label the centred face; bystanders may be
+        larger). With ``gate=False`` the quality gate is reported but does
+        not stop the embedding (used when evaluating photo datasets).
         """
         t0 = time.perf_counter()
         detections = self.detector.detect(rgb)
@@ -277,6 +287,13 @@ class FaceEngine:
         if not detections:
             result.quality = QualityReport(code="no_face")
             return result
+        if main_face == "central" and len(detections) > 1:
+            h, w = rgb.shape[:2]
+            detections = sorted(
+                detections,
+                key=lambda d: (d.box.center[0] - w / 2) ** 2 + (d.box.center[1] - h / 2) ** 2,
+            )
+            result.detections = detections
         main = detections[0]
         result.box = main.box
         shape = self.models.shape5(rgb, main.box)

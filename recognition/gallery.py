@@ -44,7 +44,7 @@ TEMPLATE_BYTES = EMBEDDING_DIM * 4
 #: and would also overflow the float32 arithmetic of the search.
 MAX_COMPONENT = 1000.0
 # People averaged in SearchResult.cohort_distance.
-COHORT_SIZE = 10
+COHORT_SIZE = 3
 
 FloatArray = npt.NDArray[np.float32]
 Scope = AbstractSet[str] | Callable[[str], bool] | None

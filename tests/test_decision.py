@@ -21,7 +21,10 @@ from recognition.decision import (
 from recognition.faces import Box
 from recognition.gallery import SearchResult
 
-PARAMS = MatchParams()  # threshold 0.42, review 0.52, margin 0.06, 3 frames, 1 s
+# Explicit values, so the tests check the logic whatever the calibrated defaults are.
+PARAMS = MatchParams(
+    threshold=0.42, review_threshold=0.52, min_margin=0.06, max_cohort_ratio=10.0
+)  # 3 frames, 1 s
 BOX = Box(200, 120, 320, 260)
 FPS = 1 / 8  # the recognition loop runs at about 8 frames per second
 
@@ -43,7 +46,7 @@ def test_params_mirror_the_config_section() -> None:
     assert [f.name for f in dataclasses.fields(MatchParams)] == [
         f.name for f in dataclasses.fields(MatchSection)
     ]
-    assert MatchParams(**dataclasses.asdict(section)) == PARAMS
+    assert MatchParams(**dataclasses.asdict(section)) == MatchParams()
 
 
 @pytest.mark.parametrize(
@@ -60,6 +63,18 @@ def test_params_mirror_the_config_section() -> None:
 def test_bad_params_are_refused(changes: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         MatchParams(**changes)  # type: ignore[arg-type]
+
+
+def test_cohort_ratio_sends_an_indistinct_match_to_review() -> None:
+    params = dataclasses.replace(PARAMS, max_cohort_ratio=0.76)
+    distinct = SearchResult("a", 0.30, 0.2, "b", 0.5, "t", cohort_distance=0.60)
+    assert decide_single(distinct, params).outcome is Outcome.MATCH  # 0.30 <= 0.456
+    crowded = SearchResult("a", 0.40, 0.1, "b", 0.5, "t", cohort_distance=0.50)
+    decision = decide_single(crowded, params)  # 0.40 > 0.38: not clearly this person
+    assert (decision.outcome, decision.reason) == (Outcome.REVIEW, "small_margin")
+    # A lone enrolled person has no cohort: only the threshold applies.
+    alone = SearchResult("a", 0.40, math.inf, None, math.inf, "t")
+    assert decide_single(alone, params).outcome is Outcome.MATCH
 
 
 def test_decide_single_bands() -> None:

@@ -179,6 +179,12 @@ def test_people_without_enough_usable_images_are_never_enrolled() -> None:
     assert out["far"] == 0.0 and out["frr"] == 0.0 and out["rank1"] == 1.0
 
 
+# The margin rule alone (no cohort normalisation), so the sweep moves both ways.
+NO_COHORT = MatchParams(
+    threshold=0.42, review_threshold=0.52, min_margin=0.06, max_cohort_ratio=10.0
+)
+
+
 def _assert_monotone(rows: Sequence[dict[str, float]]) -> None:
     ts = [row["threshold"] for row in rows]
     assert ts == sorted(ts) and len(set(ts)) == len(ts)
@@ -191,7 +197,7 @@ def test_threshold_table_is_monotone_on_overlapping_people() -> None:
     rng = np.random.default_rng(5)
     c = _centres(12, rng) * 0.25  # centres ~0.35 apart, samples ~0.45 from each other
     data = _dataset({f"p{i}": (c[i], 5) for i in range(12)}, rng, noise=0.028)
-    out = report(data, EvalSettings(gallery_per_person=2, folds=4), MatchParams())
+    out = report(data, EvalSettings(gallery_per_person=2, folds=4), NO_COHORT)
     rows = out["thresholds"]
     assert 0.42 in [row["threshold"] for row in rows]
     _assert_monotone(rows)
@@ -199,7 +205,7 @@ def test_threshold_table_is_monotone_on_overlapping_people() -> None:
     frrs = [row["frr"] for row in rows]
     assert fars[0] < fars[-1] and frrs[0] > frrs[-1]  # the sweep really moves both ways
     attempts, _ = collect_attempts(data, EvalSettings(gallery_per_person=2, folds=4))
-    at = {r.threshold: r for r in sweep(attempts, MatchParams(), [0.3, 0.42, 0.6])}
+    at = {r.threshold: r for r in sweep(attempts, NO_COHORT, [0.3, 0.42, 0.6])}
     assert at[0.42].far == out["far"] and at[0.42].frr == out["frr"]
 
 
@@ -384,7 +390,7 @@ def test_threshold_flag_and_human_readable_output(cached: Path) -> None:
     ):
         assert any(line.startswith(label) for line in lines), label
     assert any(line.split() == ["identities", str(default["identities"])] for line in lines)
-    assert any(line.startswith("threshold          0.42") for line in lines)
+    assert any(line.startswith(f"threshold          {MatchParams().threshold}") for line in lines)
     table = lines[lines.index("threshold      FAR        FRR") + 1 :]
     assert len(table) == len(default["thresholds"])
     assert all(line.strip().endswith("%") for line in table)
