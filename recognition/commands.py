@@ -114,7 +114,10 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     print(f"~{out['enrolled_per_fold']} people enrolled per fold (open set)")
     print(f"genuine attempts   {out['genuine']}")
     print(f"impostor attempts  {out['impostor']} (people not enrolled)")
-    print(f"threshold          {out['threshold']} (min margin {out['min_margin']})")
+    print(
+        f"threshold          {out['threshold']} (min margin {out['min_margin']}, "
+        f"cohort ratio {out['max_cohort_ratio']})"
+    )
     print(f"false accept rate  {_fmt(out['far'])} ({out['false_accepts']})")
     print(f"false reject rate  {_fmt(out['frr'])}")
     print(f"misidentified      {out['misidentified']} genuine probes accepted as someone else")

@@ -146,6 +146,7 @@ def report(data: DatasetEmbeddings, settings: EvalSettings, params: MatchParams)
         "impostor": len(attempts.impostor),
         "threshold": params.threshold,
         "min_margin": params.min_margin,
+        "max_cohort_ratio": params.max_cohort_ratio,
         "far": at.far,
         "frr": at.frr,
         "false_accepts": at.false_accepts,
