@@ -62,7 +62,7 @@ class DetectorSection:
 @dataclass(frozen=True)
 class QualitySection:
     min_eye_distance: float = setting(28.0, min=4.0, max=1000.0)
-    min_sharpness: float = setting(25.0, min=0.0, max=100000.0)
+    min_sharpness: float = setting(15.0, min=0.0, max=100000.0)
     min_brightness: float = setting(50.0, min=0.0, max=255.0)
     max_brightness: float = setting(210.0, min=0.0, max=255.0)
     max_yaw: float = setting(0.35, min=0.0, max=1.0)

@@ -54,7 +54,7 @@ class QualityParams:
     """Mirrors ``[recognition.quality]`` of config.toml (same field names)."""
 
     min_eye_distance: float = 28.0
-    min_sharpness: float = 25.0
+    min_sharpness: float = 15.0
     min_brightness: float = 50.0
     max_brightness: float = 210.0
     max_yaw: float = 0.35

@@ -133,7 +133,7 @@ def test_quality_codes_from_real_faces(engine: FaceEngine, shared_data: Path) ->
     assert engine.analyze((img * 0.15).astype(np.uint8)).code == "too_dark"
     bright = np.clip(img.astype(np.int16) + 150, 0, 255).astype(np.uint8)
     assert engine.analyze(bright).code == "too_bright"
-    blurred = cv2.GaussianBlur(img, (0, 0), 6.0)
+    blurred = cv2.GaussianBlur(img, (0, 0), 8.0)
     assert engine.analyze(blurred).code == "blurred"
     # Far away: the face small in a large frame.
     canvas = np.full((960, 1280, 3), 128, np.uint8)
