@@ -179,6 +179,7 @@ def build_kiosk(
     from kiosk.sound import Beeper
     from kiosk.workers import CameraMonitor, FrameWorker, TaskRunner
     from recognition.decision import MatchParams
+    from recognition.enrollment import EnrollmentParams
     from recognition.frames import LatestFrameGrabber, SourceState
     from recognition.gallery import GalleryHolder
     from recognition.liveness import LivenessParams
@@ -248,8 +249,7 @@ def build_kiosk(
         enrollment = EngineEnrollment(
             engine,
             holder,
-            cfg.recognition.enrollment.samples,
-            cfg.recognition.enrollment.duplicate_threshold,
+            EnrollmentParams(**dataclasses.asdict(cfg.recognition.enrollment)),
             admin.save_templates,
             admin.name_of,
         )

@@ -610,8 +610,19 @@ class KioskController:
                 person.nip if person else "?",
                 p.duplicate_nip,
             )
+        elif p.inconsistent:
+            self._bump()
+            self.enroll = replace(
+                self.enroll, step="failed", message=self.cat.text("enroll.inconsistent")
+            )
+            log.warning("enrollment stopped: the samples are not of one person")
         else:
-            quality = "" if p.quality in ("ok", "no_face") else self.cat.guidance(p.quality)
+            if p.quality in ("ok", "no_face", "pose"):
+                quality = ""  # the pose prompt itself says what to do
+            elif p.quality == "hold":
+                quality = self.cat.text("guidance.hold_still")
+            else:
+                quality = self.cat.guidance(p.quality)
             self.enroll = replace(
                 self.enroll,
                 title=self.cat.text("enroll.capture.title", done=p.done, total=p.total),

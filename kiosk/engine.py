@@ -25,6 +25,7 @@ import numpy.typing as npt
 from kiosk.ports import EnrollProgress, Frame, FrameAnalysis
 from kiosk.state import FaceBox, PersonRow
 from recognition.decision import FaceTracker, MatchParams, Observation, Outcome
+from recognition.enrollment import EnrollmentParams, EnrollmentSession, EnrollState, Pose
 from recognition.faces import Box, FaceEngine, FaceResult
 from recognition.gallery import GalleryHolder
 from recognition.images import to_rgb
@@ -43,7 +44,12 @@ log = logging.getLogger(__name__)
 #: NIP + PIN: a person still walking up often turns into a MATCH.
 DEFAULT_REVIEW_WAIT_SECONDS = 1.2
 
-POSES: tuple[str, ...] = ("front", "left", "right", "front", "front")
+#: The engine's pose prompts as the kiosk's text keys (``enroll.pose.<name>``).
+POSE_NAMES: dict[str, str] = {
+    Pose.STRAIGHT: "front",
+    Pose.SLIGHT_LEFT: "left",
+    Pose.SLIGHT_RIGHT: "right",
+}
 
 
 def face_box(box: Box | None, ok: bool) -> FaceBox | None:
@@ -207,65 +213,52 @@ NameOf = Callable[[str], str]
 
 
 class EngineEnrollmentSession:
-    """Guided capture of one person's samples (see module docstring)."""
+    """Guided capture of one person's samples (``recognition.enrollment.EnrollmentSession``).
+
+    The engine's session checks the quality gate, the head pose asked for
+    ("Lihat lurus", "Toleh sedikit ke kiri", ...), that the face is not
+    already enrolled as somebody else, and that the samples stay one person.
+    """
 
     def __init__(
         self,
         person: PersonRow,
         engine: FaceEngine,
         gallery: GalleryHolder,
-        samples: int,
-        duplicate_threshold: float,
+        params: EnrollmentParams,
         save: SaveTemplates,
         name_of: NameOf,
-        min_interval: float = 0.3,
     ) -> None:
         self.person = person
         self.engine = engine
-        self.gallery = gallery
-        self.total = samples
-        self.duplicate_threshold = duplicate_threshold
+        self._session = EnrollmentSession(person.nip, gallery.gallery, params)
         self._save = save
         self._name_of = name_of
-        self._min_interval = min_interval
-        self._last = -1e9
-        self.captured: list[CapturedSample] = []
-
-    def _pose(self) -> str:
-        return POSES[min(len(self.captured), len(POSES) - 1)]
 
     def feed(self, frame: Frame, now: float) -> EnrollProgress:
         result = self.engine.analyze(to_rgb(frame))
-        code = result.code
-        box = face_box(result.box, code == "ok")
-        if result.embedding is not None and len(self.captured) < self.total:
-            hit = self.gallery.search(result.embedding)
-            if (
-                hit is not None
-                and hit.person_id != self.person.nip
-                and hit.distance <= self.duplicate_threshold
-            ):
-                return EnrollProgress(
-                    done=len(self.captured),
-                    total=self.total,
-                    pose=self._pose(),
-                    quality=code,
-                    box=box,
-                    duplicate_nip=hit.person_id,
-                    duplicate_name=self._name_of(hit.person_id),
-                )
-            if now - self._last >= self._min_interval:
-                score = result.quality.score if result.quality is not None else 0.0
-                self.captured.append(CapturedSample(result.embedding, score))
-                self._last = now
+        status = self._session.offer(result)
+        box = face_box(result.box, result.code == "ok")
+        pose = POSE_NAMES.get(status.prompt, "front")
+        dup_nip = status.duplicate_of if status.state is EnrollState.DUPLICATE else None
         return EnrollProgress(
-            done=len(self.captured), total=self.total, pose=self._pose(), quality=code, box=box
+            done=status.captured,
+            total=status.required,
+            pose=pose,
+            quality=status.guidance or "ok",
+            box=box,
+            duplicate_nip=dup_nip,
+            duplicate_name=self._name_of(dup_nip) if dup_nip else None,
+            inconsistent=status.state is EnrollState.INCONSISTENT,
         )
 
     def save(self) -> int:
-        if len(self.captured) < self.total:
-            raise ValueError(f"only {len(self.captured)} of {self.total} samples captured")
-        return self._save(self.person.nip, list(self.captured))
+        samples = self._session.samples
+        if self._session.state is not EnrollState.DONE:
+            raise ValueError(
+                f"enrollment not complete ({len(samples)} of {self._session.params.samples})"
+            )
+        return self._save(self.person.nip, [CapturedSample(x.vector, x.quality) for x in samples])
 
 
 class EngineEnrollment:
@@ -273,25 +266,17 @@ class EngineEnrollment:
         self,
         engine: FaceEngine,
         gallery: GalleryHolder,
-        samples: int,
-        duplicate_threshold: float,
+        params: EnrollmentParams,
         save: SaveTemplates,
         name_of: NameOf,
     ) -> None:
         self.engine = engine
         self.gallery = gallery
-        self.samples = samples
-        self.duplicate_threshold = duplicate_threshold
+        self.params = params
         self.save = save
         self.name_of = name_of
 
     def start(self, person: PersonRow) -> EngineEnrollmentSession:
         return EngineEnrollmentSession(
-            person,
-            self.engine,
-            self.gallery,
-            self.samples,
-            self.duplicate_threshold,
-            self.save,
-            self.name_of,
+            person, self.engine, self.gallery, self.params, self.save, self.name_of
         )

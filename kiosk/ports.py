@@ -123,10 +123,11 @@ class EnrollProgress:
     box: FaceBox | None = None
     duplicate_nip: str | None = None
     duplicate_name: str | None = None
+    inconsistent: bool = False  # the samples stopped looking like one person
 
     @property
     def complete(self) -> bool:
-        return self.done >= self.total and self.duplicate_nip is None
+        return self.done >= self.total and self.duplicate_nip is None and not self.inconsistent
 
 
 class EnrollmentSession(Protocol):

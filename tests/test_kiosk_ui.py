@@ -61,6 +61,49 @@ def engine() -> Iterator[Any]:
     close_engine(engine)
 
 
+CLIP = "head-pose-face-detection-female.mp4"  # a person turning the head
+
+
+@pytest.fixture(scope="module")
+def clip_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """An engine for the small faces of the sample clips (the demo's detector settings)."""
+    from kiosk.app import build_engine, close_engine
+    from kiosk.demo import demo_config
+
+    cfg = demo_config(HadirConfig(), tmp_path_factory.mktemp("clip"), small_faces=True)
+    engine = build_engine(cfg)
+    yield engine
+    close_engine(engine)
+
+
+@pytest.fixture(scope="module")
+def pose_frames(shared_data: Path, clip_engine: Any) -> list[np.ndarray]:
+    """Real frames of one person in the pose order of the enrollment prompts:
+    straight, slightly left, slightly right, straight, slightly left."""
+    from recognition.frames import open_source
+    from recognition.images import to_rgb
+    from recognition.quality import yaw_from_landmarks
+
+    bands = {"straight": (-0.08, 0.08), "left": (0.06, 0.30), "right": (-0.30, -0.06)}
+    found: dict[str, list[np.ndarray]] = {k: [] for k in bands}
+    path = shared_data / "video" / CLIP
+    with open_source("video", path=str(path), loop=False, realtime=False) as src:
+        while (frame := src.read()) is not None:
+            result = clip_engine.analyze(to_rgb(frame.image))
+            if result.embedding is None:
+                continue
+            yaw = yaw_from_landmarks(result.landmarks)
+            for name, (lo, hi) in bands.items():
+                if lo <= yaw <= hi:
+                    found[name].append(frame.image)
+                    break
+    order = [("straight", 0), ("left", 0), ("right", 0), ("straight", 1), ("left", 1)]
+    try:
+        return [found[name][i] for name, i in order]
+    except IndexError:
+        pytest.skip(f"{CLIP} lacks the poses the enrollment test needs")
+
+
 def kiosk_config(challenge: str = "never", **kiosk: Any) -> HadirConfig:
     """The test config; a still test picture cannot pass liveness, so it is off by default."""
     cfg = load_config()
@@ -104,9 +147,11 @@ def make_kiosk(qtbot: Any, engine: Any) -> Iterator[Any]:
 
     built: list[Any] = []
 
-    def make(cfg: HadirConfig, frames: list[np.ndarray], **source_kw: Any) -> Any:
+    def make(
+        cfg: HadirConfig, frames: list[np.ndarray], with_engine: Any = None, **source_kw: Any
+    ) -> Any:
         source = FakeFrameSource(frames, fps=15, **source_kw)
-        kiosk = build_kiosk(cfg, source, engine=engine)
+        kiosk = build_kiosk(cfg, source, engine=with_engine or engine)
         qtbot.addWidget(kiosk.window)
         kiosk.window.resize(800, 480)
         kiosk.window.show()
@@ -216,11 +261,16 @@ def _enter_admin(qtbot: Any, kiosk: Any, pin: str) -> None:
 
 
 def test_enrollment_end_to_end_and_duplicate_warning(
-    qtbot: Any, shared_data: Path, engine: Any, make_kiosk: Any
+    qtbot: Any,
+    shared_data: Path,
+    engine: Any,
+    clip_engine: Any,
+    pose_frames: list[np.ndarray],
+    make_kiosk: Any,
 ) -> None:
     cfg = kiosk_config()
     prepare_store(cfg, shared_data, engine, enroll=False)
-    kiosk = make_kiosk(cfg, [face(shared_data, "subject02", PROBE_A)])
+    kiosk = make_kiosk(cfg, pose_frames, with_engine=clip_engine)
     ctl = kiosk.controller
     _enter_admin(qtbot, kiosk, ADMIN_PIN)
     qtbot.waitUntil(lambda: ctl.screen == "admin_menu", timeout=10000)
@@ -236,10 +286,14 @@ def test_enrollment_end_to_end_and_duplicate_warning(
     assert "UU No. 27 Tahun 2022" in kiosk.window.enroll.consent_body.text()
     kiosk.window.enroll.agree.click()
     assert ctl.enroll.step == "capture"
+    assert ctl.enroll.prompt == "Lihat lurus"
+    prompts: set[str] = set()
+    ctl.subscribe(lambda: prompts.add(ctl.enroll.prompt))
     qtbot.waitUntil(
         lambda: ctl.enroll.total > 0 and ctl.enroll.done >= ctl.enroll.total, timeout=20000
     )
     assert kiosk.window.enroll.save.isEnabled()
+    assert {"Toleh sedikit ke kiri", "Toleh sedikit ke kanan"} <= prompts
     kiosk.window.enroll.save.click()
     qtbot.waitUntil(lambda: ctl.enroll.step == "saved", timeout=10000)
     samples = cfg.recognition.enrollment.samples
