@@ -149,3 +149,47 @@ def test_every_log_call_of_the_server_formats_as_json() -> None:
     record = logging.makeLogRecord({"msg": "punch batch", "device_id": "k1", "accepted": 3})
     line = json.loads(JsonFormatter().format(record))
     assert line["msg"] == "punch batch" and line["device_id"] == "k1" and line["accepted"] == 3
+
+
+def test_hadir_server_serves_and_logs_json_lines(tmp_path: Path) -> None:
+    import socket
+    import time
+
+    import requests
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = tmp_path / "server.toml"
+    config.write_text(
+        f'[device]\ndata_dir = "{tmp_path / "data"}"\n[server]\nport = {port}\n', encoding="utf-8"
+    )
+    log_path = tmp_path / "server.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "hadir.cli", "server", "--config", str(config)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            assert proc.poll() is None, log_path.read_text()
+            try:
+                r = requests.get(f"http://127.0.0.1:{port}/api/v1/time", timeout=2)
+                break
+            except requests.ConnectionError:
+                assert time.monotonic() < deadline, log_path.read_text()
+                time.sleep(0.2)
+        assert r.status_code == 200
+        assert requests.get(f"http://127.0.0.1:{port}/api/v1/changes", timeout=5).status_code == 401
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    lines = [json.loads(line) for line in log_path.read_text().splitlines() if line.startswith("{")]
+    messages = {line["msg"] for line in lines}
+    assert "server starting" in messages and "request" in messages
+    request = next(line for line in lines if line["msg"] == "request")
+    assert request["path"] == "/api/v1/time" and request["status"] == 200
+    assert (tmp_path / "data" / "server.db").is_file()
+    assert (tmp_path / "data" / "admin-token").stat().st_mode & 0o777 == 0o600
