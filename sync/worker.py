@@ -139,6 +139,7 @@ class SyncWorker:
         heartbeat: bool = True,
         max_in_flight: int = 2,
         adms: AdmsSync | None = None,
+        changes_page_size: int = 1000,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -146,6 +147,7 @@ class SyncWorker:
             raise ValueError(f"max_in_flight must be >= 1, got {max_in_flight}")
         self.max_in_flight = max_in_flight
         self.adms = adms
+        self.changes_page_size = changes_page_size
         self.store = store
         self.key_dir = key_dir
         self.batch_size = batch_size
@@ -460,27 +462,59 @@ class SyncWorker:
     # ------------------------------------------------------------------ changes down
 
     def _pull_changes(self, client: NativeClient) -> int:
+        """Apply the feed behind the cursor; the cursor is stored only past what is applied.
+
+        The feed is compacted, so a template may come before the (re-published)
+        employee it belongs to. Within a page employees are applied first; a
+        template whose person is still unknown waits (in memory) for the later
+        pages of this pull, and while one waits the cursor is not moved past
+        it, so a crash re-reads those pages (applying is idempotent).
+        """
         state = self.store.state
         cursor = int(state.get(CURSOR_KEY) or 0)
         applied = 0
         roster_changed = False
+        waiting: list[Change] = []
         while not self._stop.is_set():
-            page = client.changes(cursor)
-            for change in page.changes:
-                if self._apply_change(change):
-                    roster_changed = True
+            page = client.changes(cursor, limit=self.changes_page_size)
+            # employees first (stable: otherwise feed order)
+            for change in sorted(page.changes, key=lambda c: c.kind != "employee"):
+                if change.kind == "template" and change.op == "upsert" and not self._knows(change):
+                    waiting.append(change)
+                    continue
+                roster_changed = self._apply_change(change) or roster_changed
                 applied += 1
-            if page.next_cursor != cursor:
-                cursor = page.next_cursor
+            still: list[Change] = []
+            for change in waiting:
+                if self._knows(change):
+                    roster_changed = self._apply_change(change) or roster_changed
+                    applied += 1
+                else:
+                    still.append(change)
+            waiting = still
+            cursor = page.next_cursor
+            if not waiting:
                 state.set(CURSOR_KEY, str(cursor))
             if not page.has_more:
                 break
+        for change in waiting:
+            log.warning(
+                "template %s (seq %d) belongs to a person not in this kiosk's roster; skipped",
+                change.key,
+                change.seq,
+            )
+        if waiting and not self._stop.is_set():
+            state.set(CURSOR_KEY, str(cursor))
         if roster_changed and self.on_roster_changed is not None:
             try:
                 self.on_roster_changed()
             except Exception:
                 log.exception("on_roster_changed callback failed")
         return applied
+
+    def _knows(self, change: Change) -> bool:
+        nip = change.data.get("nip")
+        return isinstance(nip, str) and self.store.employees.get(nip) is not None
 
     def _apply_change(self, change: Change) -> bool:
         """Apply one change; True if the gallery/roster changed. Bad data is logged, skipped."""

@@ -12,12 +12,14 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 import requests
 
+from attendance.store import EmployeeRecord
 from sync.client import NativeClient
 from sync.credentials import Credentials, load_credentials
 from sync.retry import UNREGISTERED_TEXT, UnauthorizedError
@@ -338,7 +340,6 @@ def test_cli_register_now_and_status(
 
 
 def test_build_worker_from_config(kiosk: SimKiosk, server: ServerProcess) -> None:
-    from dataclasses import replace
 
     from attendance.config import HadirConfig, SyncSection
 
@@ -355,3 +356,40 @@ def test_build_worker_from_config(kiosk: SimKiosk, server: ServerProcess) -> Non
     assert worker.run_once().batches == 3
     with pytest.raises(ValueError, match="adms_serial"):
         build_worker(replace(on, sync=replace(on.sync, protocol="adms")), kiosk.store)
+
+
+def test_template_before_its_republished_employee_is_not_lost(
+    tmp_path: Path, server: ServerProcess, admin: AdminApi
+) -> None:
+    a = SimKiosk.create(tmp_path / "a", "kiosk-oa", people=2)
+    b = SimKiosk.create(tmp_path / "b", "kiosk-ob", people=1)
+    try:
+        a.register(server.url, admin.enrollment_code())
+        b.register(server.url, admin.enrollment_code())
+        nip = "197001012000031001"
+        assert (
+            admin.import_employees(f"{nip},Budi Santoso,DISKOMINFO,PNS,default\n")["errors"] == []
+        )
+        a.store.employees.upsert(
+            EmployeeRecord(nip=nip, name="Budi Santoso", opd_code="DISKOMINFO", employee_type="PNS")
+        )
+        tid = a.store.templates.add(nip, np.full(128, 0.05, dtype=np.float32))
+        assert a.worker().run_once().templates_uploaded == 1
+        # Renamed later: the compacted feed now lists the template BEFORE the employee.
+        assert (
+            admin.import_employees(f"{nip},Budi Santoso S.Kom,DISKOMINFO,PNS,default\n")["updated"]
+            == 1
+        )
+        creds = load_credentials(b.key_dir)
+        assert creds is not None
+        feed = NativeClient(server.url, timeout=10, token=creds.token).changes(0, limit=5000)
+        seq = {(c.kind, c.key): c.seq for c in feed.changes}
+        assert seq[("template", tid)] < seq[("employee", nip)]  # the order this test is about
+        wb = b.worker(changes_page_size=1)  # every change on its own page
+        wb.run_once()
+        emp = b.store.employees.get(nip)
+        assert emp is not None and emp.name == "Budi Santoso S.Kom"
+        assert [info.template_id for info in b.store.templates.info(nip)] == [tid]
+    finally:
+        a.close()
+        b.close()
