@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from PySide6.QtCore import QTimer
 
     from attendance.config import HadirConfig
+    from attendance.housekeeping import Housekeeping
     from attendance.store import Store
     from kiosk.controller import KioskController
     from kiosk.engine import EngineRecognizer
@@ -119,6 +120,7 @@ class Kiosk:
     tick_timer: QTimer
     sync_worker: SyncWorker | None = None
     sync: WorkerSync | None = None
+    housekeeping: Housekeeping | None = None
     owns_engine: bool = False
     started_at: float = field(default_factory=time.monotonic)
     ready_at: float | None = None
@@ -129,6 +131,8 @@ class Kiosk:
         self.worker.start()
         if self.sync_worker is not None:
             self.sync_worker.start()
+        if self.housekeeping is not None:
+            self.housekeeping.start()
         self.tick_timer.start(TICK_MS)
         self.controller.tick()
         self.ready_at = time.monotonic()
@@ -148,6 +152,8 @@ class Kiosk:
         self.grabber.stop()
         if self.sync_worker is not None:
             self.sync_worker.stop(5.0)
+        if self.housekeeping is not None:
+            self.housekeeping.stop()
         self.runner.shutdown()
         self.store.close()
         if self.owns_engine:
@@ -167,6 +173,7 @@ def build_kiosk(
 
     from attendance.admin import AdminGuard
     from attendance.clock import ClockTrust, SystemClock
+    from attendance.housekeeping import Housekeeping
     from attendance.recorder import PunchRecorder
     from attendance.rules import PunchRules
     from attendance.schedule import holiday_calendar_from_config, schedule_book_from_config
@@ -199,6 +206,8 @@ def build_kiosk(
             tz,
         )
         recorder = PunchRecorder(store, rules, trust)
+        # Clock watch and snapshot purge on their own thread (started with the kiosk).
+        housekeeping = Housekeeping(trust, recorder.flag_clock_jump, store.purge_snapshots)
         engine = engine or build_engine(cfg)
         holder = GalleryHolder()
         scope = cfg.device.opd_code if cfg.recognition.match.gallery_scope == "opd" else None
@@ -311,6 +320,7 @@ def build_kiosk(
         tick_timer=tick,
         sync_worker=sync_worker,
         sync=sync,
+        housekeeping=housekeeping,
         started_at=began,
         owns_engine=owns_engine,
     )
