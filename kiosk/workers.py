@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -32,20 +33,39 @@ Processor = Callable[[Frame, float], object]
 
 
 class _Bridge(QObject):
-    """Carries (callback, value) from any thread to the thread this object lives in."""
+    """Carries (callback, value) from any thread to the thread this object lives in.
 
-    deliver = Signal(object, object)
+    Python objects travel through a locked deque, and the queued signal
+    carries no arguments: passing ``object`` arguments through a queued
+    cross-thread signal corrupted reference counts in PySide6 (a crash at
+    interpreter exit, "bool_dealloc").
+    """
+
+    _ready = Signal()
 
     def __init__(self) -> None:
         super().__init__()
-        self.deliver.connect(self._call)
+        self._items: deque[tuple[Callable[[Any], None], Any]] = deque()
+        self._lock = threading.Lock()
+        self._ready.connect(self._drain)
 
-    @Slot(object, object)
-    def _call(self, callback: Callable[[Any], None], value: Any) -> None:
-        try:
-            callback(value)
-        except Exception:
-            log.exception("a UI callback failed")
+    def post(self, callback: Callable[[Any], None], value: Any) -> None:
+        """Any thread: run ``callback(value)`` on this object's thread."""
+        with self._lock:
+            self._items.append((callback, value))
+        self._ready.emit()
+
+    @Slot()
+    def _drain(self) -> None:
+        while True:
+            with self._lock:
+                if not self._items:
+                    return
+                callback, value = self._items.popleft()
+            try:
+                callback(value)
+            except Exception:
+                log.exception("a UI callback failed")
 
 
 class TaskRunner:
@@ -67,9 +87,9 @@ class TaskRunner:
         def finished(future: Future[T]) -> None:
             exc = future.exception()
             if exc is not None:
-                self._bridge.deliver.emit(self._failed(on_error), exc)
+                self._bridge.post(self._failed(on_error), exc)
             else:
-                self._bridge.deliver.emit(self._done(on_ok), future.result())
+                self._bridge.post(self._done(on_ok), future.result())
 
         self._pool.submit(fn).add_done_callback(finished)
 
@@ -101,7 +121,6 @@ class FrameWorker(QObject):
     again after ``restart_seconds``.
     """
 
-    result = Signal(int, object)
     crashed = Signal(str)
     restarted = Signal()
 
@@ -130,8 +149,8 @@ class FrameWorker(QObject):
         # Callbacks run on the UI thread (the signals are queued to this object).
         self.on_result: Callable[[int, object], None] | None = None
         self.on_restarted: Callable[[], None] | None = None
+        self._bridge = _Bridge()
         self.crashed.connect(self._on_crashed)
-        self.result.connect(self._deliver)
         self.restarted.connect(self._announce_restart)
 
     def set_processor(self, generation: int, processor: Processor | None) -> None:
@@ -185,12 +204,11 @@ class FrameWorker(QObject):
                 return
             self.last_step_seconds = self._clock() - started
             self.frames_processed += 1
-            self.result.emit(generation, value)
+            self._bridge.post(self._deliver, (generation, value))
 
-    @Slot(int, object)
-    def _deliver(self, generation: int, value: object) -> None:
+    def _deliver(self, item: tuple[int, object]) -> None:
         if self.on_result is not None:
-            self.on_result(generation, value)
+            self.on_result(*item)
 
     @Slot()
     def _announce_restart(self) -> None:
