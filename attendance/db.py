@@ -42,13 +42,17 @@ class StorageFullError(StoreError):
     """The disk (or the file size limit) is full; nothing was recorded."""
 
 
-def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-    # Let SQLAlchemy's "begin" event emit BEGIN itself (pysqlite's implicit
-    # transactions are unreliable); see Database.write for IMMEDIATE.
+def configure_sqlite(dbapi_conn: Any, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
+    """WAL, synchronous=FULL, foreign keys and a busy timeout on a new connection.
+
+    Shared with the central server. SQLAlchemy's "begin" event emits BEGIN
+    itself (pysqlite's implicit transactions are unreliable); see
+    :func:`begin_sqlite` for IMMEDIATE.
+    """
     dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
     try:
-        cur.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        cur.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
         cur.execute("PRAGMA journal_mode = WAL")
         cur.execute("PRAGMA synchronous = FULL")
         cur.execute("PRAGMA foreign_keys = ON")
@@ -56,7 +60,12 @@ def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         cur.close()
 
 
-def _on_begin(conn: Connection) -> None:
+def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+    configure_sqlite(dbapi_conn)
+
+
+def begin_sqlite(conn: Connection) -> None:
+    """``BEGIN``, or ``BEGIN IMMEDIATE`` when the ``hadir_immediate`` option is set."""
     immediate = conn.get_execution_options().get("hadir_immediate", False)
     conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
@@ -100,7 +109,7 @@ class Database:
             connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000},
         )
         event.listen(self.engine, "connect", _on_connect)
-        event.listen(self.engine, "begin", _on_begin)
+        event.listen(self.engine, "begin", begin_sqlite)
 
     @contextmanager
     def write(self) -> Iterator[Connection]:

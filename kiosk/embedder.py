@@ -25,11 +25,12 @@ import struct
 import subprocess
 import sys
 import threading
-from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
 import numpy.typing as npt
+
+from recognition.faces import model_paths
 
 log = logging.getLogger(__name__)
 
@@ -39,20 +40,6 @@ MAX_PAYLOAD = 64 * 1024 * 1024
 
 class EmbedderError(RuntimeError):
     """The embedding helper process failed; the message says how."""
-
-
-def _model_paths() -> dict[str, Path]:
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import face_recognition_models as frm
-
-    return {
-        "five": Path(frm.pose_predictor_five_point_model_location()),
-        "sixtyeight": Path(frm.pose_predictor_model_location()),
-        "resnet": Path(frm.face_recognition_model_location()),
-    }
 
 
 def _read_exact(stream: IO[bytes], n: int) -> bytes:
@@ -105,7 +92,7 @@ def serve(stdin: IO[bytes], stdout: IO[bytes]) -> None:
     """The helper's loop: one embedding per request until stdin closes."""
     import dlib
 
-    encoder = dlib.face_recognition_model_v1(str(_model_paths()["resnet"]))
+    encoder = dlib.face_recognition_model_v1(str(model_paths()["resnet"]))
     while True:
         try:
             payload = _read_message(stdin)
@@ -194,7 +181,7 @@ class KioskModels:
     def __init__(self, *, with_68: bool = True) -> None:
         import dlib
 
-        paths = _model_paths()
+        paths = model_paths()
         for key in ("five", "resnet") + (("sixtyeight",) if with_68 else ()):
             if not paths[key].is_file():
                 raise FileNotFoundError(f"dlib model file missing: {paths[key]}")

@@ -176,7 +176,8 @@ def make_detector(
     raise ValueError(f"unknown detector backend {backend!r} (allowed: 'hog', 'yunet')")
 
 
-def _model_paths() -> dict[str, Path]:
+def model_paths() -> dict[str, Path]:
+    """Files of dlib's models in ``face_recognition_models``: five, sixtyeight, resnet."""
     import warnings
 
     with warnings.catch_warnings():
@@ -201,7 +202,7 @@ class FaceModels:
     def __init__(self, *, with_68: bool = False) -> None:
         import dlib
 
-        paths = _model_paths()
+        paths = model_paths()
         for key in ("five", "resnet") + (("sixtyeight",) if with_68 else ()):
             if not paths[key].is_file():
                 raise ModelError(f"dlib model file missing: {paths[key]}")

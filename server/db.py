@@ -26,6 +26,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.pool import StaticPool
 
+from attendance.db import begin_sqlite, configure_sqlite
+
 log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 30_000
@@ -40,20 +42,7 @@ class DatabaseError(Exception):
 
 
 def _on_sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
-    dbapi_conn.isolation_level = None  # SQLAlchemy's "begin" event emits BEGIN
-    cur = dbapi_conn.cursor()
-    try:
-        cur.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        cur.execute("PRAGMA journal_mode = WAL")
-        cur.execute("PRAGMA synchronous = FULL")
-        cur.execute("PRAGMA foreign_keys = ON")
-    finally:
-        cur.close()
-
-
-def _on_sqlite_begin(conn: Connection) -> None:
-    immediate = conn.get_execution_options().get("hadir_immediate", False)
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+    configure_sqlite(dbapi_conn, BUSY_TIMEOUT_MS)
 
 
 class Database:
@@ -100,7 +89,7 @@ class Database:
             raise DatabaseError(f"[server] database_url cannot be used: {exc}") from None
         if self.dialect == "sqlite":
             event.listen(self.engine, "connect", _on_sqlite_connect)
-            event.listen(self.engine, "begin", _on_sqlite_begin)
+            event.listen(self.engine, "begin", begin_sqlite)
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
