@@ -21,6 +21,7 @@ import logging
 import os
 import random
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -115,7 +116,8 @@ def _one_run(cfg: Any, clip: Path, engine: Any, vectors: list[np.ndarray], seed:
     from recognition.frames import open_source
 
     app = QApplication.instance() or QApplication(["hadir-bench"])
-    data = Path(tempfile.mkdtemp(prefix="hadir-bench-"))
+    # Inside the bench's own temporary folder, removed when the bench ends.
+    data = Path(tempfile.mkdtemp(prefix="run-", dir=cfg.device.data_dir))
     cfg = replace(cfg, device=replace(cfg.device, data_dir=str(data)))
     with Store.from_config(cfg) as store:
         store.employees.upsert(
@@ -181,12 +183,12 @@ def _latencies(cfg: Any, clip: Path, policy: str) -> tuple[list[float], int]:
     return ok, len(values) - len(ok)
 
 
-def _memory_and_start(cfg_text: str, clip: Path, templates: int) -> dict[str, float]:
+def _memory_and_start(cfg_text: str, clip: Path, templates: int, workdir: Path) -> dict[str, float]:
     """A real ``hadir kiosk`` process over a store with ``templates`` templates."""
     from attendance.config import load_config
     from attendance.store import EmployeeRecord, Store
 
-    root = Path(tempfile.mkdtemp(prefix="hadir-bench-mem-"))
+    root = Path(tempfile.mkdtemp(prefix="mem-", dir=workdir))
     cfg_path = root / "config.toml"
     cfg_path.write_text(cfg_text.replace("@DATA@", str(root / "data")), encoding="utf-8")
     cfg = load_config(cfg_path)
@@ -259,11 +261,15 @@ def run_bench(args: argparse.Namespace) -> int:
     base = config_from_args(args)
     log.info("load average at start: %.2f", os.getloadavg()[0])
     # The sample clips are 480x270 with small faces: use the demo's detector settings.
-    cfg = demo_config(base, Path(tempfile.mkdtemp(prefix="hadir-bench-")), small_faces=True)
-    turn_clip = _challenge_clip(args, clip)
-    plain, plain_failed = _latencies(cfg, clip, "never")
-    challenge, challenge_failed = _latencies(cfg, turn_clip, "always")
-    proc = _memory_and_start(_config_text(cfg), clip, args.templates)
+    workdir = Path(tempfile.mkdtemp(prefix="hadir-bench-"))
+    try:
+        cfg = demo_config(base, workdir, small_faces=True)
+        turn_clip = _challenge_clip(args, clip)
+        plain, plain_failed = _latencies(cfg, clip, "never")
+        challenge, challenge_failed = _latencies(cfg, turn_clip, "always")
+        proc = _memory_and_start(_config_text(cfg), clip, args.templates, workdir)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
     out: dict[str, Any] = {
         "load_avg_1m": round(os.getloadavg()[0], 2),
         "cpus": os.cpu_count(),

@@ -30,7 +30,7 @@ from typing import IO, Any
 import numpy as np
 import numpy.typing as npt
 
-from recognition.faces import model_paths
+from recognition.modelfiles import model_paths
 
 log = logging.getLogger(__name__)
 

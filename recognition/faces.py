@@ -24,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from recognition.gallery import check_vector
+from recognition.modelfiles import model_paths
 from recognition.quality import QualityParams, QualityReport, assess
 
 FloatArray = npt.NDArray[np.float32]
@@ -174,21 +175,6 @@ def make_detector(
             raise ModelError("recognition.detector.backend = 'yunet' needs yunet_model (a path)")
         return YuNetDetector(Path(yunet_model), detect_width, min_confidence)
     raise ValueError(f"unknown detector backend {backend!r} (allowed: 'hog', 'yunet')")
-
-
-def model_paths() -> dict[str, Path]:
-    """Files of dlib's models in ``face_recognition_models``: five, sixtyeight, resnet."""
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import face_recognition_models as frm
-
-    return {
-        "five": Path(frm.pose_predictor_five_point_model_location()),
-        "sixtyeight": Path(frm.pose_predictor_model_location()),
-        "resnet": Path(frm.face_recognition_model_location()),
-    }
 
 
 class FaceModels:
