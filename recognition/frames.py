@@ -146,7 +146,29 @@ class _Pacer:
 # --- camera ------------------------------------------------------------------
 
 
-class CameraSource(FrameSource):
+class _CaptureSource(FrameSource):
+    """What the OpenCV-backed sources share: numbering frames and releasing
+    the ``cv2.VideoCapture``. Subclasses set ``_cap``, ``_pending``,
+    ``_index`` and ``_clock``."""
+
+    _cap: Any
+    _pending: Any
+    _index: int
+    _clock: Callable[[], float]
+
+    def _emit(self, image: Any) -> Frame:
+        frame = Frame(to_bgr(image), self._index, self._clock())
+        self._index += 1
+        return frame
+
+    def close(self) -> None:
+        cap, self._cap = self._cap, None
+        self._pending = None
+        if cap is not None:
+            cap.release()
+
+
+class CameraSource(_CaptureSource):
     """A USB/CSI camera through ``cv2.VideoCapture`` (V4L2 on Linux).
 
     ``index_or_device`` is a camera index (0 = first camera) or a device path
@@ -244,21 +266,13 @@ class CameraSource(FrameSource):
                     f"{self.description} stopped delivering frames "
                     f"({failures} failed reads; unplugged or driver error)"
                 )
-        frame = Frame(to_bgr(image), self._index, self._clock())
-        self._index += 1
-        return frame
-
-    def close(self) -> None:
-        cap, self._cap = self._cap, None
-        self._pending = None
-        if cap is not None:
-            cap.release()
+        return self._emit(image)
 
 
 # --- video file --------------------------------------------------------------
 
 
-class VideoFileSource(FrameSource):
+class VideoFileSource(_CaptureSource):
     """A video file decoded with OpenCV's FFmpeg backend.
 
     With ``loop`` the file starts again at its end (the source never ends);
@@ -343,15 +357,7 @@ class VideoFileSource(FrameSource):
                 except FrameSourceError as exc:
                     raise SourceLostError(f"{exc} (while looping)") from None
         self._pacer.wait()
-        frame = Frame(to_bgr(image), self._index, self._clock())
-        self._index += 1
-        return frame
-
-    def close(self) -> None:
-        cap, self._cap = self._cap, None
-        self._pending = None
-        if cap is not None:
-            cap.release()
+        return self._emit(image)
 
 
 # --- image folder ------------------------------------------------------------
