@@ -232,9 +232,9 @@ def build_kiosk(
         engine = engine or build_engine(cfg)
         holder = GalleryHolder()
         scope = cfg.device.opd_code if cfg.recognition.match.gallery_scope == "opd" else None
-        loader = GalleryLoader(store, holder, scope)
-        loader.reload()
         params = MatchParams(**dataclasses.asdict(cfg.recognition.match))
+        loader = GalleryLoader(store, holder, scope, mean_templates=params.mean_template)
+        loader.reload()
         liveness = LivenessParams(**dataclasses.asdict(cfg.recognition.liveness))
         recognizer = EngineRecognizer(
             engine, holder, params, liveness, review_wait_seconds=cfg.kiosk.review_wait_seconds

@@ -55,10 +55,18 @@ def kiosk_version() -> str:
 class GalleryLoader:
     """Builds the gallery of this kiosk's scope from the template store and swaps it in."""
 
-    def __init__(self, store: Store, holder: GalleryHolder, opd_code: str | None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        holder: GalleryHolder,
+        opd_code: str | None,
+        *,
+        mean_templates: bool = False,
+    ) -> None:
         self.store = store
         self.holder = holder
         self.opd_code = opd_code
+        self.mean_templates = mean_templates
         self._lock = threading.Lock()
 
     def reload(self) -> int:
@@ -68,7 +76,9 @@ class GalleryLoader:
                 persons = [nip for nip, _, _ in rows]
                 ids = [tid for _, tid, _ in rows]
                 matrix = np.stack([vec for _, _, vec in rows]).astype(np.float32)
-                gallery = Gallery.from_arrays(persons, matrix, ids)
+                gallery = Gallery.from_arrays(
+                    persons, matrix, ids, mean_templates=self.mean_templates
+                )
             else:
                 gallery = Gallery.empty()
             self.holder.swap(gallery)

@@ -73,6 +73,7 @@ class MatchParams:
     review_threshold: float = 0.58
     min_margin: float = 0.02
     max_cohort_ratio: float = 0.76
+    mean_template: bool = True
     frames_required: int = 3
     track_timeout_seconds: float = 1.0
     gallery_scope: Literal["opd", "all"] = "opd"

@@ -2,7 +2,7 @@
 
 The cache is a plain ``.npz`` of arrays (never a pickle; loaded with
 ``allow_pickle=False``) in the user's cache directory, keyed by the dataset
-path and the pipeline settings, and invalidated per file by size and mtime.
+path and the pipeline settings, and invalidated per file by size and content hash.
 """
 
 from __future__ import annotations
@@ -96,8 +96,10 @@ def _cache_file(root: Path, settings: PipelineSettings, cache_dir: Path) -> Path
 
 
 def _stamp(path: Path) -> str:
-    st = path.stat()
-    return f"{st.st_size}:{st.st_mtime_ns}"
+    """Size and content hash: a copied or re-mounted dataset (new mtimes) keeps
+    its cache, an edited image does not."""
+    data = path.read_bytes()
+    return f"{len(data)}:{hashlib.sha256(data).hexdigest()[:24]}"
 
 
 def default_cache_dir() -> Path:

@@ -55,9 +55,12 @@ class Rates:
     misidentified: int
 
 
-def collect_attempts(data: DatasetEmbeddings, settings: EvalSettings) -> tuple[Attempts, int]:
+def collect_attempts(
+    data: DatasetEmbeddings, settings: EvalSettings, *, mean_templates: bool = False
+) -> tuple[Attempts, int]:
     """Run every fold; returns the attempts and the number of enrolled identities
-    per fold on average (for the report)."""
+    per fold on average (for the report). ``mean_templates`` builds each fold's
+    gallery as the kiosk does with ``match.mean_template``."""
     rng = np.random.default_rng(settings.seed)
     usable: dict[str, list[int]] = defaultdict(list)
     for i, person in enumerate(data.persons):
@@ -81,7 +84,7 @@ def collect_attempts(data: DatasetEmbeddings, settings: EvalSettings) -> tuple[A
                 continue
             templates += [Template(person, data.vectors[i], template_id=str(i)) for i in idx[:k]]
             probes += [(person, i) for i in idx[k:]]
-        gallery = Gallery.build(templates)
+        gallery = Gallery.build(templates, mean_templates=mean_templates)
         enrolled_total += len(gallery.persons)
         if probes:
             results = gallery.search_many(data.vectors[[i for _, i in probes]])
@@ -132,7 +135,7 @@ def sweep(attempts: Attempts, params: MatchParams, thresholds: Sequence[float]) 
 
 def report(data: DatasetEmbeddings, settings: EvalSettings, params: MatchParams) -> dict[str, Any]:
     """The evaluation as one JSON-ready dict (keys documented in the README)."""
-    attempts, enrolled = collect_attempts(data, settings)
+    attempts, enrolled = collect_attempts(data, settings, mean_templates=params.mean_template)
     at = rates(attempts, params)
     grid = sorted({round(x, 2) for x in np.arange(0.30, 0.62, 0.04)} | {params.threshold})
     table = sweep(attempts, params, grid)
@@ -147,6 +150,7 @@ def report(data: DatasetEmbeddings, settings: EvalSettings, params: MatchParams)
         "threshold": params.threshold,
         "min_margin": params.min_margin,
         "max_cohort_ratio": params.max_cohort_ratio,
+        "mean_template": params.mean_template,
         "far": at.far,
         "frr": at.frr,
         "false_accepts": at.false_accepts,

@@ -204,9 +204,15 @@ def test_threshold_table_is_monotone_on_overlapping_people() -> None:
     fars = [row["far"] for row in rows]
     frrs = [row["frr"] for row in rows]
     assert fars[0] < fars[-1] and frrs[0] > frrs[-1]  # the sweep really moves both ways
-    attempts, _ = collect_attempts(data, EvalSettings(gallery_per_person=2, folds=4))
+    settings = EvalSettings(gallery_per_person=2, folds=4)
+    attempts, _ = collect_attempts(data, settings, mean_templates=NO_COHORT.mean_template)
     at = {r.threshold: r for r in sweep(attempts, NO_COHORT, [0.3, 0.42, 0.6])}
     assert at[0.42].far == out["far"] and at[0.42].frr == out["frr"]
+    # Without the per-person mean template these samples (about 0.45 apart) are
+    # mostly rejected; the mean lies nearer each person's other samples.
+    plain, _ = collect_attempts(data, settings, mean_templates=False)
+    without = {r.threshold: r for r in sweep(plain, NO_COHORT, [0.42])}[0.42]
+    assert without.frr > at[0.42].frr + 0.3
 
 
 # -- the command on real faces ------------------------------------------------

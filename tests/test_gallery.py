@@ -356,3 +356,58 @@ def test_cohort_distance_is_mean_of_nearest_other_people() -> None:
     assert batch is not None and abs(batch.cohort_distance - result.cohort_distance) < 1e-4
     single = Gallery.from_arrays(["a"], matrix[:1]).search(probe)
     assert single is not None and single.cohort_distance == float("inf")
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), gallery_data=galleries())
+def test_mean_templates_search_equals_brute_force_over_samples_and_means(
+    data: st.DataObject, gallery_data: tuple[list[str], np.ndarray]
+) -> None:
+    person_ids, matrix = gallery_data
+    gallery = Gallery.from_arrays(person_ids, matrix, mean_templates=True)
+    # The reference: each person with two or more samples gains their float32 mean.
+    ids, rows = list(person_ids), list(matrix)
+    for pid in sorted(set(person_ids)):
+        own = matrix[[i for i, p in enumerate(person_ids) if p == pid]]
+        if len(own) >= 2:
+            ids.append(pid)
+            rows.append(own.astype(np.float64).mean(axis=0).astype(np.float32))
+    assert len(gallery) == len(rows)
+    probe = data.draw(probes_for(np.stack(rows)))
+    expected = brute_force(ids, np.stack(rows), probe)
+    result = gallery.search(probe)
+    assert result is not None
+    ranked = sorted(expected.items(), key=lambda kv: (kv[1], kv[0]))
+    assert close(result.distance, ranked[0][1])
+    if len(ranked) > 1:
+        assert close(result.distance + result.margin, ranked[1][1])
+    [batch] = gallery.search_many(probe[None])
+    assert batch is not None and close(batch.distance, result.distance)
+
+
+def test_mean_template_is_the_average_of_a_persons_samples() -> None:
+    a1 = np.zeros(EMBEDDING_DIM, np.float32)
+    a1[0] = 0.4
+    a2 = np.zeros(EMBEDDING_DIM, np.float32)
+    a2[1] = 0.4
+    b = np.full(EMBEDDING_DIM, 0.05, np.float32)
+    plain = Gallery.from_arrays(["a", "a", "b"], [a1, a2, b], ["a1", "a2", "b1"])
+    gallery = Gallery.from_arrays(
+        ["a", "a", "b"], [a1, a2, b], ["a1", "a2", "b1"], mean_templates=True
+    )
+    # One extra row for "a" (two samples); none for "b" (one sample).
+    assert (len(plain), len(gallery)) == (3, 4)
+    assert gallery.templates_of("b").shape == (1, EMBEDDING_DIM)
+    assert np.allclose(gallery.templates_of("a")[-1], (a1 + a2) / 2)
+    # A probe halfway between a's samples is 0.28 from each but lies on the mean.
+    probe = (a1 + a2) / 2
+    before, after = plain.search(probe), gallery.search(probe)
+    assert before is not None and after is not None
+    assert math.isclose(before.distance, 0.4 / math.sqrt(2), rel_tol=1e-6)
+    assert after.person_id == "a" and after.distance < 1e-6 and after.template_id == "mean"
+    # Building from Template objects passes the option through.
+    built = Gallery.build(
+        [Template("a", a1, "a1"), Template("a", a2, "a2"), Template("b", b, "b1")],
+        mean_templates=True,
+    )
+    assert len(built) == 4 and built.row_persons.count("a") == 3
