@@ -49,6 +49,13 @@ def _evaluate_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gallery-per-person", type=int, default=2, metavar="K")
     parser.add_argument("--folds", type=int, default=5, help="identity folds held out in turn")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        metavar="N",
+        help="also run N-1 more splits (seeds seed+1...) and report each and their pool",
+    )
     parser.add_argument("--threshold", type=float, help="override the match threshold")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--no-cache", action="store_true", help="do not reuse embeddings")
@@ -80,6 +87,8 @@ def _run_evaluate(args: argparse.Namespace) -> int:
 
     if args.gallery_per_person < 1:
         raise CommandError("--gallery-per-person must be >= 1")
+    if args.repeats < 1:
+        raise CommandError("--repeats must be >= 1")
     det, params = _settings(args)
     if args.threshold is not None:
         try:
@@ -100,7 +109,9 @@ def _run_evaluate(args: argparse.Namespace) -> int:
         )
     except (FileNotFoundError, ValueError) as exc:
         raise CommandError(str(exc)) from None
-    out = report(data, EvalSettings(args.gallery_per_person, args.folds, args.seed), params)
+    out = report(
+        data, EvalSettings(args.gallery_per_person, args.folds, args.seed), params, args.repeats
+    )
     out["dataset"] = str(args.dir)
     out["detector"] = det.backend
     if args.json:
@@ -116,7 +127,8 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     print(f"impostor attempts  {out['impostor']} (people not enrolled)")
     print(
         f"threshold          {out['threshold']} (min margin {out['min_margin']}, "
-        f"cohort ratio {out['max_cohort_ratio']})"
+        f"cohort ratio {out['max_cohort_ratio']}, "
+        f"mean template {'on' if out['mean_template'] else 'off'})"
     )
     print(f"false accept rate  {_fmt(out['far'])} ({out['false_accepts']})")
     print(f"false reject rate  {_fmt(out['frr'])}")
@@ -125,6 +137,18 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     print("\nthreshold      FAR        FRR")
     for row in out["thresholds"]:
         print(f"  {row['threshold']:.2f}   {_fmt(row['far']):>9}  {_fmt(row['frr']):>9}")
+    if "splits" in out:
+        print("\nsplit (seed)   false accepts      FAR        FRR")
+        for s in out["splits"]:
+            print(
+                f"  {s['seed']:>4}       {s['false_accepts']:>5} / {s['impostor']:<6}"
+                f"{_fmt(s['far']):>9}  {_fmt(s['frr']):>9}"
+            )
+        pooled = out["pooled"]
+        print(
+            f"  pooled     {pooled['false_accepts']:>5} / {pooled['impostor']:<6}"
+            f"{_fmt(pooled['far']):>9}  {_fmt(pooled['frr']):>9}"
+        )
     return 0
 
 

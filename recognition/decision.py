@@ -72,7 +72,7 @@ class MatchParams:
     threshold: float = 0.50
     review_threshold: float = 0.58
     min_margin: float = 0.02
-    max_cohort_ratio: float = 0.76
+    max_cohort_ratio: float = 0.74
     mean_template: bool = True
     frames_required: int = 3
     track_timeout_seconds: float = 1.0

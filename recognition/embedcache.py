@@ -117,6 +117,9 @@ def embed_dataset(
     items = list_dataset(root)
     persons = [p for p, _ in items]
     paths = [str(p) for _, p in items]
+    # Cache rows are keyed by the path inside the dataset, so "../data/x" and
+    # "/abs/data/x" share one cache.
+    keys = [p.relative_to(root).as_posix() for _, p in items]
     stamps = [_stamp(p) for _, p in items]
     cached: dict[str, tuple[str, npt.NDArray[np.float32]]] = {}
     cache_path = _cache_file(root, settings, cache_dir) if cache_dir else None
@@ -131,7 +134,7 @@ def embed_dataset(
             cached = {}
     vectors = np.full((len(paths), 128), np.nan, dtype=np.float32)
     todo: list[int] = []
-    for i, (p, s) in enumerate(zip(paths, stamps, strict=True)):
+    for i, (p, s) in enumerate(zip(keys, stamps, strict=True)):
         hit = cached.get(p)
         if hit is not None and hit[0] == s:
             vectors[i] = hit[1]
@@ -142,7 +145,7 @@ def embed_dataset(
         if cache_path is not None:
             cache_path.parent.mkdir(parents=True, exist_ok=True)
             tmp = cache_path.with_suffix(".tmp.npz")
-            np.savez(tmp, paths=np.array(paths), stamps=np.array(stamps), vectors=vectors)
+            np.savez(tmp, paths=np.array(keys), stamps=np.array(stamps), vectors=vectors)
             tmp.replace(cache_path)
     return DatasetEmbeddings(persons=persons, paths=paths, vectors=vectors)
 

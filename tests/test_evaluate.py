@@ -16,7 +16,7 @@ import json
 import math
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -179,6 +179,30 @@ def test_people_without_enough_usable_images_are_never_enrolled() -> None:
     assert out["far"] == 0.0 and out["frr"] == 0.0 and out["rank1"] == 1.0
 
 
+def test_repeats_report_each_split_and_their_pool() -> None:
+    rng = np.random.default_rng(5)
+    c = _centres(12, rng) * 0.25
+    data = _dataset({f"p{i}": (c[i], 5) for i in range(12)}, rng, noise=0.028)
+    settings = EvalSettings(gallery_per_person=2, folds=4, seed=3)
+    once = report(data, settings, NO_COHORT)
+    out = report(data, settings, NO_COHORT, repeats=3)
+    assert "splits" not in once and "pooled" not in once
+    assert [s["seed"] for s in out["splits"]] == [3, 4, 5]
+    # The first split is the single run; the others are really other splits.
+    first = out["splits"][0]
+    assert (first["far"], first["frr"]) == (once["far"], once["frr"]) == (out["far"], out["frr"])
+    assert len({(s["false_accepts"], s["false_rejects"]) for s in out["splits"]}) > 1
+    again = report(data, replace(settings, seed=4), NO_COHORT)
+    assert (out["splits"][1]["far"], out["splits"][1]["frr"]) == (again["far"], again["frr"])
+    pooled = out["pooled"]
+    assert pooled["impostor"] == sum(s["impostor"] for s in out["splits"])
+    assert pooled["far"] == sum(s["false_accepts"] for s in out["splits"]) / pooled["impostor"]
+    rejects = sum(s["false_rejects"] for s in out["splits"])
+    assert pooled["frr"] == rejects / sum(s["genuine"] for s in out["splits"])
+    with pytest.raises(ValueError, match="repeats"):
+        report(data, settings, NO_COHORT, repeats=0)
+
+
 # The margin rule alone (no cohort normalisation), so the sweep moves both ways.
 NO_COHORT = MatchParams(
     threshold=0.42, review_threshold=0.52, min_margin=0.06, max_cohort_ratio=10.0
@@ -331,7 +355,7 @@ def test_cache_is_reused_and_invalidated_by_a_changed_file(cached: Path) -> None
     assert len(files) == 1
     cache = files[0]
     with np.load(cache, allow_pickle=False) as npz:
-        paths = [Path(str(p)) for p in npz["paths"]]
+        paths = [cached / str(p) for p in npz["paths"]]
         vectors = npz["vectors"]
     assert sorted(paths) == sorted(cached.glob("*/*.png"))
     assert np.isfinite(vectors).all()
@@ -346,6 +370,11 @@ def test_cache_is_reused_and_invalidated_by_a_changed_file(cached: Path) -> None
     assert second.code == 0, second.err
     assert second.json() == first.json()
     # Nothing was recomputed, so the cache was not rewritten.
+    assert (cache.stat().st_mtime_ns, cache.read_bytes()) == before
+    # The same folder spelled another way shares the cache.
+    respelled = _hadir("evaluate", str(cached / ".." / cached.name), "--json", "--workers", "1")
+    assert respelled.code == 0, respelled.err
+    assert respelled.json()["frr"] == first.json()["frr"]
     assert (cache.stat().st_mtime_ns, cache.read_bytes()) == before
 
     # One photo is replaced by an image without a face: that file is embedded again.
@@ -363,7 +392,7 @@ def test_cache_is_reused_and_invalidated_by_a_changed_file(cached: Path) -> None
     assert first.json()["fte"] == 0 and third.json()["fte"] == 1
     assert _cache_files(cache_home) == [cache]
     with np.load(cache, allow_pickle=False) as npz:
-        row = [str(p) for p in npz["paths"]].index(str(changed))
+        row = [str(p) for p in npz["paths"]].index(changed.relative_to(cached).as_posix())
         assert np.isnan(npz["vectors"][row]).all()
         assert int(str(npz["stamps"][row]).split(":")[0]) == blank_size
 
@@ -401,6 +430,13 @@ def test_threshold_flag_and_human_readable_output(cached: Path) -> None:
     assert len(table) == len(default["thresholds"])
     assert all(line.strip().endswith("%") for line in table)
 
+    repeated = _hadir("evaluate", str(cached), "--workers", "1", "--repeats", "3")
+    assert repeated.code == 0, repeated.err
+    lines = repeated.out.splitlines()
+    splits = lines[lines.index("split (seed)   false accepts      FAR        FRR") + 1 :]
+    assert [line.split()[0] for line in splits] == ["0", "1", "2", "pooled"]
+    assert all(line.strip().endswith("%") for line in splits)
+
 
 def test_json_stays_valid_when_a_rate_is_undefined(cached: Path) -> None:
     # K=3 enrolls all three photos of each person: no genuine probe is left,
@@ -435,6 +471,7 @@ def test_missing_or_empty_dataset_is_a_clear_error(tmp_path: Path) -> None:
         (["--gallery-per-person", "0"], "--gallery-per-person"),
         pytest.param(["--threshold", "-0.1"], "threshold"),
         pytest.param(["--threshold", "nan"], "threshold"),
+        pytest.param(["--repeats", "0"], "--repeats"),
     ],
 )
 def test_bad_flags_are_clear_errors(tmp_path: Path, flags: list[str], message: str) -> None:
