@@ -61,10 +61,15 @@ class FaceTrack68:
 
     The first face is the largest one (or, with ``start_at``, the one whose
     centre is nearest to that point); after that the detection overlapping
-    the previous box most is taken. When no detection overlaps (the face left
-    or another one came in), the frame yields ``None`` and the track is
-    restarted on the next frame with a face. A face cut off by the frame edge
-    yields ``None`` too (the predictor guesses the missing points).
+    the previous box most is taken. When no detection overlaps (the face was
+    not found, left, or another one came in), the frame yields ``None``; the
+    track then resumes on a face whose centre is within one face width of
+    where the lost face was, and (unless ``start_at`` chose the face) only
+    after ``max_lost_frames`` frames without one does it start again from
+    the largest face. So a detector that misses a tilted head for a few
+    frames does not hand the track to the person beside it. A face cut off by
+    the frame edge yields ``None`` too (the predictor guesses the missing
+    points).
     """
 
     def __init__(
@@ -73,35 +78,27 @@ class FaceTrack68:
         models: FaceModels,
         min_iou: float = 0.2,
         start_at: tuple[float, float] | None = None,
+        max_lost_frames: int = 12,
     ) -> None:
         self.detector = detector
         self.models = models
         self.min_iou = min_iou
         self.start_at = start_at
+        self.max_lost_frames = max_lost_frames
         self._last: Box | None = None
+        self._lost: Box | None = None  # where the face was when the track was lost
+        self._lost_frames = 0
 
     def reset(self) -> None:
         self._last = None
+        self._lost = None
+        self._lost_frames = 0
 
     def landmarks(self, rgb: ImageArray) -> Landmarks | None:
         detections = self.detector.detect(rgb)
-        if not detections:
+        det = self.choose(detections)
+        if det is None:
             return None
-        if self._last is None:
-            det = detections[0]
-            if self.start_at is not None:
-                x, y = self.start_at
-                det = min(
-                    detections,
-                    key=lambda d: (d.box.center[0] - x) ** 2 + (d.box.center[1] - y) ** 2,
-                )
-        else:
-            last = self._last
-            det = max(detections, key=lambda d: d.box.iou(last))
-            if det.box.iou(last) < self.min_iou:
-                self._last = None
-                return None
-        self._last = det.box
         pts = self.models.landmarks68(rgb, landmark_box(det))
         h, w = rgb.shape[:2]
         if (
@@ -112,6 +109,43 @@ class FaceTrack68:
         ):
             return None  # the face is cut off by the frame edge: its landmarks are guesses
         return pts
+
+    def choose(self, detections: list[Detection]) -> Detection | None:
+        """The detection that continues the track in this frame, or ``None``."""
+        det = self._pick(detections)
+        if det is not None:
+            self._last = det.box
+            self._lost, self._lost_frames = None, 0
+        return det
+
+    def _pick(self, detections: list[Detection]) -> Detection | None:
+        if self._last is not None:
+            last = self._last
+            best = max(detections, key=lambda d: d.box.iou(last), default=None)
+            if best is not None and best.box.iou(last) >= self.min_iou:
+                return best
+            self._lost, self._last, self._lost_frames = last, None, 0
+        if self._lost is not None:
+            self._lost_frames += 1
+            # A face chosen by start_at is never swapped for another one.
+            if self.start_at is not None or self._lost_frames <= self.max_lost_frames:
+                return _nearest(detections, self._lost.center, within=self._lost.width)
+            self._lost = None
+        if not detections:
+            return None
+        if self.start_at is None:
+            return detections[0]
+        return _nearest(detections, self.start_at)
+
+
+def _nearest(
+    detections: list[Detection], point: tuple[float, float], within: float = math.inf
+) -> Detection | None:
+    x, y = point
+    dist = [math.hypot(d.box.center[0] - x, d.box.center[1] - y) for d in detections]
+    if not dist or min(dist) > within:
+        return None
+    return detections[dist.index(min(dist))]
 
 
 def first_frame_width(path: Path) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -37,7 +38,26 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         help="detector working width (default: at least the frame width; twice it for hog)",
     )
+    parser.add_argument(
+        "--face-at",
+        type=_point,
+        metavar="X,Y",
+        help="follow the face nearest this pixel of the frame (default: the largest face)",
+    )
     add_config_argument(parser)
+
+
+def _point(text: str) -> tuple[float, float]:
+    parts = text.split(",")
+    try:
+        x, y = (float(v) for v in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected two pixel coordinates X,Y such as 120,100, got {text!r}"
+        ) from None
+    if not all(map(math.isfinite, (x, y))) or min(x, y) < 0:
+        raise argparse.ArgumentTypeError(f"coordinates must be finite and >= 0, got {text!r}")
+    return x, y
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -66,7 +86,7 @@ def _run(args: argparse.Namespace) -> int:
             raise CommandError(f"--detect-width must be >= 80, got {width}")
         detector = make_detector(det.backend, det.yunet_model, width, det.upsample, 0.7)
         models = FaceModels(with_68=True)
-        landmarks, stamps = clip_landmarks(args.video, detector, models)
+        landmarks, stamps = clip_landmarks(args.video, detector, models, args.face_at)
     except (ClipError, ModelError, ValueError) as exc:
         raise CommandError(str(exc)) from None
     result = check_clip(landmarks, stamps, args.challenge, params, mirrored=args.mirrored)
@@ -81,6 +101,11 @@ def _run(args: argparse.Namespace) -> int:
     print(f"live        {'yes' if result.live else 'no'}")
     print(f"score       {result.score:.4f}")
     print(f"reason      {result.reason}")
+    if faces < len(landmarks) / 2:
+        print(
+            f"note        the followed face was found in only {faces} of {len(landmarks)} "
+            "frames; HOG misses tilted heads, try --detector yunet"
+        )
     return 0
 
 

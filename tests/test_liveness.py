@@ -648,6 +648,50 @@ def test_command_on_a_real_clip(
     assert "live        yes" in text and "reason      turned" in text
 
 
+def test_command_follows_the_face_it_is_pointed_at(
+    shared_data: Path, shared_models: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from recognition.liveness_cmd import LIVENESS_COMMAND
+
+    parser = build_parser({"liveness": LIVENESS_COMMAND})
+    clip = str(shared_data / "video" / "head-pose-face-detection-female-and-male.mp4")
+    model = str(shared_models / "face_detection_yunet_2023mar.onnx")
+    outcomes = {}
+    for at, kind in (
+        ("120,100", "turn_right"),
+        ("120,100", "turn_left"),
+        ("360,100", "turn_right"),
+    ):
+        args = parser.parse_args(
+            [
+                *("liveness", clip, "--challenge", kind, "--json", "--face-at", at),
+                *("--detector", "yunet", "--yunet-model", model),
+            ]
+        )
+        assert args._run(args) == 0
+        out = json.loads(capsys.readouterr().out)
+        assert out["face_frames"] >= 50, out
+        outcomes[at, kind] = out["live"]
+    # The woman on the left comes back from her right; the man beside her only tilts.
+    assert outcomes == {
+        ("120,100", "turn_right"): True,
+        ("120,100", "turn_left"): False,
+        ("360,100", "turn_right"): False,
+    }
+    # HOG misses her tilted head in most frames: the man is not taken instead,
+    # and the human-readable output says why so little was seen.
+    args = parser.parse_args(
+        ["liveness", clip, "--challenge", "turn_right", "--face-at", "120,100"]
+    )
+    assert args._run(args) == 0
+    text = capsys.readouterr().out
+    assert "live        no" in text and "--detector yunet" in text
+    for bad, message in (("120", "X,Y"), ("a,b", "X,Y"), ("-5,10", ">= 0"), ("nan,3", "finite")):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["liveness", clip, "--challenge", "blink", f"--face-at={bad}"])
+        assert message in capsys.readouterr().err, bad
+
+
 def test_command_refuses_bad_input(tmp_path: Path) -> None:
     from recognition.liveness_cmd import LIVENESS_COMMAND
 
@@ -666,3 +710,43 @@ def test_command_refuses_bad_input(tmp_path: Path) -> None:
         )
         with pytest.raises(CommandError, match=message):
             args._run(args)
+
+
+def _det(cx: float, cy: float, size: float = 60.0) -> object:
+    from recognition.faces import Box, Detection
+
+    half = size / 2
+    return Detection(
+        box=Box(round(cx - half), round(cy - half), round(cx + half), round(cy + half)),
+        score=0.9,
+    )
+
+
+def test_a_lost_face_is_resumed_where_it_was_not_swapped_for_a_neighbour() -> None:
+    from recognition.liveness_clip import FaceTrack68
+
+    track = FaceTrack68(detector=None, models=None, max_lost_frames=3)  # type: ignore[arg-type]
+    woman, man = _det(120, 100), _det(360, 100, size=80)
+    # The largest face starts the track; here the woman is followed from the start.
+    assert track.choose([man, woman]) is man
+    track.reset()
+    track.start_at = (120.0, 100.0)
+    assert track.choose([woman, man]) is woman
+    # Her tilted head is missed for a few frames: the man beside her is not taken.
+    for _ in range(5):
+        assert track.choose([man]) is None
+    # She is found again a little lower: the track resumes on her.
+    moved = _det(128, 112)
+    assert track.choose([man, moved]) is moved
+    assert track.choose([man, _det(131, 114)]) is not None
+
+
+def test_without_a_start_point_a_lost_track_restarts_after_max_lost_frames() -> None:
+    from recognition.liveness_clip import FaceTrack68
+
+    track = FaceTrack68(detector=None, models=None, max_lost_frames=3)  # type: ignore[arg-type]
+    first, other = _det(120, 100), _det(360, 100)
+    assert track.choose([first]) is first
+    assert [track.choose([other]) for _ in range(3)] == [None, None, None]
+    # Nobody came back where the face was: the next face starts a new track.
+    assert track.choose([other]) is other
