@@ -269,3 +269,24 @@ def test_bad_calendar_rows_name_file_and_line(tmp_path: Path, rows: str, fragmen
     with pytest.raises(ConfigError) as err:
         load_holiday_calendar(p)
     assert str(p) in str(err.value) and fragment in str(err.value)
+
+
+def test_example_calendar_is_the_2026_skb_list() -> None:
+    # SKB 3 Menteri 1497/2025, 2/2025, 5/2025: 17 libur nasional, 8 cuti bersama.
+    calendar = load_holiday_calendar(EXAMPLE_CALENDAR)
+    kinds = [h.kind for h in calendar.days.values()]
+    assert (kinds.count("libur nasional"), kinds.count("cuti bersama")) == (17, 8)
+    assert {d.year for d in calendar.days} == {2026}
+    # Idul Fitri 1447 H on Saturday-Sunday 21-22 March, cuti bersama around it.
+    fitri = {d.day: h.kind for d, h in calendar.days.items() if d.month == 3 and d.day >= 20}
+    assert fitri == {
+        20: "cuti bersama",
+        21: "libur nasional",
+        22: "libur nasional",
+        23: "cuti bersama",
+        24: "cuti bersama",
+    }
+    # The Ramadan variant of the example schedule ends the day before Idul Fitri.
+    book = load_schedule_book(EXAMPLE_BOOK)
+    ramadan = [v for v in book.variants if v.name.startswith("Ramadan")]
+    assert [v.end for v in ramadan] == [date(2026, 3, 20)]
