@@ -357,6 +357,7 @@ def run_kiosk(args: argparse.Namespace) -> int:
     from PySide6.QtWidgets import QApplication
 
     from attendance.configfile import ConfigError
+    from recognition.faces import ModelError
     from recognition.frames import FrameSourceError
 
     cfg = config_from_args(args)
@@ -367,7 +368,10 @@ def run_kiosk(args: argparse.Namespace) -> int:
     if args.demo:
         from kiosk.demo import prepare_demo
 
-        demo = prepare_demo(cfg, args.source)
+        try:
+            demo = prepare_demo(cfg, args.source)
+        except ModelError as exc:
+            raise CommandError(f"the kiosk cannot start: {exc}") from None
         cfg, source, engine, demo_dir = demo.cfg, demo.source, demo.engine, demo.data_dir
         print(demo.summary, flush=True)
     elif args.source is not None:
@@ -377,7 +381,7 @@ def run_kiosk(args: argparse.Namespace) -> int:
         source = open_source(kind, path=str(args.source), loop=True)
     try:
         kiosk = build_kiosk(cfg, source, engine=engine, on_quit=app.quit)
-    except (ConfigError, FrameSourceError, OSError, ValueError) as exc:
+    except (ConfigError, FrameSourceError, ModelError, OSError, ValueError) as exc:
         raise CommandError(f"the kiosk cannot start: {exc}") from None
     window = kiosk.window
     if cfg.kiosk.fullscreen and not args.windowed and not args.demo:

@@ -30,7 +30,7 @@ from typing import IO, Any
 import numpy as np
 import numpy.typing as npt
 
-from recognition.modelfiles import model_paths
+from recognition.modelfiles import encoder_problem, model_paths
 
 log = logging.getLogger(__name__)
 
@@ -181,10 +181,15 @@ class KioskModels:
     def __init__(self, *, with_68: bool = True) -> None:
         import dlib
 
+        from recognition.faces import ModelError
+
         paths = model_paths()
         for key in ("five", "resnet") + (("sixtyeight",) if with_68 else ()):
             if not paths[key].is_file():
                 raise FileNotFoundError(f"dlib model file missing: {paths[key]}")
+        problem = encoder_problem(paths["resnet"])
+        if problem:
+            raise ModelError(problem)
         self._dlib = dlib
         self._five = dlib.shape_predictor(str(paths["five"]))
         self._sixtyeight = dlib.shape_predictor(str(paths["sixtyeight"])) if with_68 else None

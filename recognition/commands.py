@@ -84,6 +84,7 @@ def _fmt(x: float) -> str:
 def _run_evaluate(args: argparse.Namespace) -> int:
     from recognition.embedcache import PipelineSettings, default_cache_dir, embed_dataset
     from recognition.evaluate import EvalSettings, report
+    from recognition.faces import ModelError
 
     if args.gallery_per_person < 1:
         raise CommandError("--gallery-per-person must be >= 1")
@@ -107,7 +108,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
             workers=max(1, args.workers),
             cache_dir=None if args.no_cache else default_cache_dir(),
         )
-    except (FileNotFoundError, ValueError) as exc:
+    except (FileNotFoundError, ValueError, ModelError) as exc:
         raise CommandError(str(exc)) from None
     out = report(
         data, EvalSettings(args.gallery_per_person, args.folds, args.seed), params, args.repeats
@@ -166,7 +167,7 @@ def _run_bench(args: argparse.Namespace) -> int:
     import numpy as np
 
     from recognition.bench import BenchSettings, run_bench
-    from recognition.faces import FaceEngine, FaceModels, make_detector
+    from recognition.faces import FaceEngine, FaceModels, ModelError, make_detector
     from recognition.gallery import Gallery, Template
 
     if args.frames < 1:
@@ -180,10 +181,13 @@ def _run_bench(args: argparse.Namespace) -> int:
     for clip in clips:
         if not clip.is_file():
             raise CommandError(f"video not found: {clip}")
-    engine = FaceEngine(
-        make_detector(det.backend, det.yunet_model, det.detect_width, det.upsample, 0.7),
-        FaceModels(),
-    )
+    try:
+        engine = FaceEngine(
+            make_detector(det.backend, det.yunet_model, det.detect_width, det.upsample, 0.7),
+            FaceModels(),
+        )
+    except ModelError as exc:
+        raise CommandError(str(exc)) from None
     rng = np.random.default_rng(0)
     vectors = rng.standard_normal((1000, 128)).astype(np.float32) * 0.1
     gallery = Gallery.build(

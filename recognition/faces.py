@@ -14,7 +14,7 @@ that passed the quality gate.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from recognition.gallery import check_vector
-from recognition.modelfiles import model_paths
+from recognition.modelfiles import encoder_problem, model_paths
 from recognition.quality import QualityParams, QualityReport, assess
 
 FloatArray = npt.NDArray[np.float32]
@@ -185,17 +185,21 @@ class FaceModels:
     non-commercial) is loaded only when ``with_68`` is asked for (liveness).
     """
 
-    def __init__(self, *, with_68: bool = False) -> None:
+    def __init__(self, *, with_68: bool = False, paths: Mapping[str, Path] | None = None) -> None:
         import dlib
 
-        paths = model_paths()
+        paths = dict(paths) if paths is not None else model_paths()
         for key in ("five", "resnet") + (("sixtyeight",) if with_68 else ()):
             if not paths[key].is_file():
                 raise ModelError(f"dlib model file missing: {paths[key]}")
+        # The encoder defines what a stored template means: refuse another file.
+        problem = encoder_problem(paths["resnet"])
+        if problem:
+            raise ModelError(problem)
         self._dlib = dlib
-        self._five = dlib.shape_predictor(str(paths["five"]))
-        self._encoder = dlib.face_recognition_model_v1(str(paths["resnet"]))
-        self._sixtyeight = dlib.shape_predictor(str(paths["sixtyeight"])) if with_68 else None
+        self._five = _load(dlib.shape_predictor, paths["five"])
+        self._encoder = _load(dlib.face_recognition_model_v1, paths["resnet"])
+        self._sixtyeight = _load(dlib.shape_predictor, paths["sixtyeight"]) if with_68 else None
 
     def shape5(self, rgb: ImageArray, box: Box) -> Any:
         rect = self._dlib.rectangle(box.left, box.top, box.right, box.bottom)
@@ -211,6 +215,16 @@ class FaceModels:
     def embed(self, rgb: ImageArray, shape5: Any, jitters: int = 0) -> FloatArray:
         vec = self._encoder.compute_face_descriptor(rgb, shape5, jitters, 0.25)
         return np.asarray(vec, dtype=np.float32)
+
+
+def _load(loader: Callable[[str], Any], path: Path) -> Any:
+    try:
+        return loader(str(path))
+    except RuntimeError as exc:  # dlib's deserialisation errors
+        raise ModelError(
+            f"dlib model file {path} cannot be loaded (damaged or truncated; reinstall "
+            f"face_recognition_models): {str(exc).strip()[:200]}"
+        ) from None
 
 
 def _shape_points(shape: Any) -> FloatArray:

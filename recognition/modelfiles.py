@@ -6,7 +6,32 @@ process can find the models without importing OpenCV.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
+
+#: SHA-256 of dlib's ResNet encoder (face_recognition_models 0.3.0). Templates
+#: carry MODEL_NAME/MODEL_VERSION, which only mean something for this exact file.
+RESNET_SHA256 = "55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30"
+
+
+def encoder_problem(path: Path) -> str | None:
+    """Why ``path`` cannot serve as dlib's face encoder v1, or ``None`` when it can."""
+    if not path.is_file():
+        return f"dlib model file missing: {path}"
+    if file_sha256(path) != RESNET_SHA256:
+        return (
+            f"{path} is not dlib's face encoder v1 (checksum differs): the file is "
+            "damaged or replaced; reinstall face_recognition_models"
+        )
+    return None
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def model_paths() -> dict[str, Path]:

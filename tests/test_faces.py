@@ -171,3 +171,25 @@ def test_embedding_validation() -> None:
         as_embedding([0.0] * 127)
     with pytest.raises(ValueError):
         as_embedding([float("nan")] * 128)
+
+
+def test_damaged_or_replaced_model_files_are_refused(tmp_path: Path) -> None:
+    from recognition.modelfiles import RESNET_SHA256, encoder_problem, file_sha256, model_paths
+
+    real = model_paths()
+    assert file_sha256(real["resnet"]) == RESNET_SHA256
+    assert encoder_problem(real["resnet"]) is None
+    # A truncated copy of the encoder (an interrupted copy to the kiosk's disk).
+    data = real["resnet"].read_bytes()
+    short = tmp_path / "resnet.dat"
+    short.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ModelError, match="checksum differs"):
+        FaceModels(paths={**real, "resnet": short})
+    missing = tmp_path / "absent.dat"
+    with pytest.raises(ModelError, match="missing"):
+        FaceModels(paths={**real, "five": missing})
+    # A damaged landmark model: dlib's loader error becomes a clear ModelError.
+    broken = tmp_path / "five.dat"
+    broken.write_bytes(real["five"].read_bytes()[:1000])
+    with pytest.raises(ModelError, match=r"five\.dat cannot be loaded"):
+        FaceModels(paths={**real, "five": broken})
