@@ -32,6 +32,7 @@ from attendance.rules import PunchRules, RuleDecision
 from attendance.store import Store, append_audit
 
 if TYPE_CHECKING:
+    from attendance.central import CentralDocuments
     from attendance.config import HadirConfig
 
 log = logging.getLogger(__name__)
@@ -143,6 +144,16 @@ class PunchRecorder:
         self._trust = trust
         self._lock = threading.Lock()
         self._head_key = chain_head_key(store.device_id)
+
+    @property
+    def rules(self) -> PunchRules:
+        with self._lock:
+            return self._rules
+
+    def set_rules(self, rules: PunchRules) -> None:
+        """Use ``rules`` from the next punch on (central schedule or calendar changed)."""
+        with self._lock:
+            self._rules = rules
 
     @classmethod
     def from_config(
@@ -306,15 +317,15 @@ class PunchRecorder:
         return len(rows)
 
 
-def rules_from_config(cfg: HadirConfig) -> PunchRules:
-    """The kiosk's :class:`PunchRules` from ``[rules]`` and ``[device] timezone``."""
+def rules_from_config(cfg: HadirConfig, central: CentralDocuments | None = None) -> PunchRules:
+    """The kiosk's :class:`PunchRules` from ``[rules]`` and ``[device] timezone``,
+    with the schedule groups and calendars of ``central`` laid over the files."""
     from zoneinfo import ZoneInfo
 
     from attendance.schedule import holiday_calendar_from_config, schedule_book_from_config
 
-    return PunchRules(
-        cfg.rules,
-        schedule_book_from_config(cfg.rules),
-        holiday_calendar_from_config(cfg.rules),
-        ZoneInfo(cfg.device.timezone),
-    )
+    book = schedule_book_from_config(cfg.rules)
+    calendar = holiday_calendar_from_config(cfg.rules)
+    if central is not None:
+        book, calendar = central.apply(book, calendar)
+    return PunchRules(cfg.rules, book, calendar, ZoneInfo(cfg.device.timezone))

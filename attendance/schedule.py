@@ -284,20 +284,58 @@ def load_holiday_calendar(path: Path) -> HolidayCalendar:
         where = f"{path}: line {n}"
         if len(cells) != 3:
             raise ConfigError(f"{where}: expected 3 columns (date,name,kind), got {len(cells)}")
-        raw_day, name, kind = cells
-        try:
-            day = date.fromisoformat(raw_day)
-        except ValueError:
-            raise ConfigError(f"{where}: date must be YYYY-MM-DD, got {raw_day!r}") from None
-        if not name:
-            raise ConfigError(f"{where}: name is empty")
-        if kind not in HOLIDAY_KINDS:
-            allowed = ", ".join(repr(k) for k in HOLIDAY_KINDS)
-            raise ConfigError(f"{where}: kind must be one of {allowed}, got {kind!r}")
-        if day in days:
-            raise ConfigError(f"{where}: date {day} is listed twice")
-        days[day] = Holiday(day, name, kind)  # type: ignore[arg-type]
+        holiday = _holiday(cells[0], cells[1], cells[2], where)
+        if holiday.day in days:
+            raise ConfigError(f"{where}: date {holiday.day} is listed twice")
+        days[holiday.day] = holiday
     return HolidayCalendar(days=days, source=str(path))
+
+
+def _holiday(raw_day: object, name: object, kind: object, where: str) -> Holiday:
+    if not isinstance(raw_day, str):
+        raise ConfigError(f"{where}: date must be a string YYYY-MM-DD, got {raw_day!r}")
+    try:
+        day = date.fromisoformat(raw_day)
+    except ValueError:
+        raise ConfigError(f"{where}: date must be YYYY-MM-DD, got {raw_day!r}") from None
+    if not isinstance(name, str) or not name.strip():
+        raise ConfigError(f"{where}: name is empty")
+    if kind not in HOLIDAY_KINDS:
+        allowed = ", ".join(repr(k) for k in HOLIDAY_KINDS)
+        raise ConfigError(f"{where}: kind must be one of {allowed}, got {kind!r}")
+    return Holiday(day, name.strip(), kind)  # type: ignore[arg-type]
+
+
+def parse_calendar_document(raw: object, where: str) -> dict[date, Holiday]:
+    """A calendar published by the central server: ``{"days": [{"date", "name", "kind"}]}``.
+
+    The same fields and rules as a row of the CSV calendar; ``where`` names
+    the document in errors.
+    """
+    table = _table(raw, where)
+    _keys(table, where, ("days",))
+    rows = table.get("days")
+    if not isinstance(rows, list):
+        raise ConfigError(f"{where}.days must be a list of {{date, name, kind}} objects")
+    days: dict[date, Holiday] = {}
+    for i, row in enumerate(rows):
+        at = f"{where}.days[{i}]"
+        cells = _table(row, at)
+        _keys(cells, at, ("date", "name", "kind"))
+        holiday = _holiday(cells.get("date"), cells.get("name"), cells.get("kind"), at)
+        if holiday.day in days:
+            raise ConfigError(f"{at}: date {holiday.day} is listed twice")
+        days[holiday.day] = holiday
+    return days
+
+
+def parse_group_document(name: str, raw: object, rules: RulesSection) -> ScheduleGroup:
+    """A schedule group published by the central server: the keys of a
+    ``[groups.<name>]`` table of the schedules file. Windows not given default
+    to ``[rules]`` of config.toml."""
+    ci = Window(_hhmm(rules.checkin_start), _hhmm(rules.checkin_end))
+    co = Window(_hhmm(rules.checkout_start), _hhmm(rules.checkout_end))
+    return _parse_group(name, raw, ci, co)
 
 
 # --------------------------------------------------------------------------- loading

@@ -192,11 +192,10 @@ def build_kiosk(
     from PySide6.QtCore import QTimer
 
     from attendance.admin import AdminGuard
+    from attendance.central import CentralDocuments
     from attendance.clock import ClockTrust, SystemClock
     from attendance.housekeeping import Housekeeping
-    from attendance.recorder import PunchRecorder
-    from attendance.rules import PunchRules
-    from attendance.schedule import holiday_calendar_from_config, schedule_book_from_config
+    from attendance.recorder import PunchRecorder, rules_from_config
     from attendance.store import Store
     from kiosk.controller import KioskController
     from kiosk.engine import EngineEnrollment, EngineRecognizer
@@ -220,13 +219,14 @@ def build_kiosk(
     try:
         sys_clock = clock if clock is not None else SystemClock()
         trust = ClockTrust(sys_clock)
-        rules = PunchRules(
-            cfg.rules,
-            schedule_book_from_config(cfg.rules),
-            holiday_calendar_from_config(cfg.rules),
-            tz,
-        )
-        recorder = PunchRecorder(store, rules, trust)
+        # Schedule groups and calendars from the central server lie over the files.
+        central = CentralDocuments(store.state, cfg.rules)
+        recorder = PunchRecorder(store, rules_from_config(cfg, central), trust)
+
+        def reload_rules() -> None:
+            recorder.set_rules(rules_from_config(cfg, central))
+            log.info("punch rules reloaded with the central schedule documents")
+
         # Clock watch and snapshot purge on their own thread (started with the kiosk).
         housekeeping = Housekeeping(trust, recorder.flag_clock_jump, store.purge_snapshots)
         engine = engine or build_engine(cfg)
@@ -256,6 +256,8 @@ def build_kiosk(
                 cfg,
                 store,
                 on_roster_changed=loader.reload_quietly,
+                central=central,
+                on_rules_changed=reload_rules,
                 clock_trust=trust,
                 clock_lock=threading.Lock(),
             )

@@ -200,6 +200,13 @@ class AdminApi:
     def revoke(self, device_id: str) -> None:
         self._json("POST", f"/api/v1/admin/devices/{device_id}/revoke")
 
+    def put_document(self, kind: str, key: str, data: dict[str, Any]) -> int:
+        """Publish a schedule group or calendar document; returns its feed sequence."""
+        return int(self._json("PUT", f"/api/v1/admin/documents/{kind}/{key}", json=data)["seq"])
+
+    def delete_document(self, kind: str, key: str) -> int:
+        return int(self._json("DELETE", f"/api/v1/admin/documents/{kind}/{key}")["seq"])
+
     def import_employees(self, csv_text: str) -> dict[str, Any]:
         return self._json(
             "POST",

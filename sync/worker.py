@@ -41,7 +41,9 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 
+from attendance.central import CentralDocuments
 from attendance.clock import ClockTrust
+from attendance.configfile import ConfigError
 from attendance.ids import format_utc, parse_utc
 from attendance.outbox import OutboxItem
 from attendance.store import EmployeeRecord, Store, key_dir_for
@@ -131,6 +133,8 @@ class SyncWorker:
         interval_seconds: float = 15.0,
         policy: RetryPolicy | None = None,
         on_roster_changed: Callable[[], None] | None = None,
+        central: CentralDocuments | None = None,
+        on_rules_changed: Callable[[], None] | None = None,
         clock_trust: ClockTrust | None = None,
         clock_lock: threading.Lock | None = None,
         client_factory: ClientFactory | None = None,
@@ -155,6 +159,9 @@ class SyncWorker:
         self.interval_seconds = interval_seconds
         self.policy = policy or RetryPolicy()
         self.on_roster_changed = on_roster_changed
+        self.central = central
+        self.on_rules_changed = on_rules_changed
+        self._rules_changed = False
         self.clock_trust = clock_trust
         self._clock_lock = clock_lock or threading.Lock()
         self._client_factory = client_factory or self._default_client
@@ -510,6 +517,13 @@ class SyncWorker:
                 self.on_roster_changed()
             except Exception:
                 log.exception("on_roster_changed callback failed")
+        if self._rules_changed:
+            self._rules_changed = False
+            if self.on_rules_changed is not None:
+                try:
+                    self.on_rules_changed()
+                except Exception:
+                    log.exception("on_rules_changed callback failed")
         return applied
 
     def _knows(self, change: Change) -> bool:
@@ -528,9 +542,37 @@ class SyncWorker:
                 "skipped %s change %s (seq %d): %s", change.kind, change.key, change.seq, exc
             )
             return False
-        # schedule_group / calendar documents: the local rules read files for now.
+        if change.kind in ("schedule_group", "calendar"):
+            self._apply_document(change)
+            return False
         log.debug("ignoring %s change %s", change.kind, change.key)
         return False
+
+    def _apply_document(self, change: Change) -> None:
+        """Keep a central schedule group or calendar (applied after the pull)."""
+        if self.central is None:
+            log.debug("no central document store; ignoring %s %s", change.kind, change.key)
+            return
+        try:
+            if change.op == "delete":
+                changed = self.central.delete(change.kind, change.key)
+            else:
+                self.central.put(change.kind, change.key, change.data)
+                changed = True
+        except ConfigError as exc:
+            # The previous version (if any) stays in force; the server's admin
+            # sees the reason in the kiosk log and in its health.
+            log.warning(
+                "refused central %s %r (seq %d): %s", change.kind, change.key, change.seq, exc
+            )
+            return
+        log.info(
+            "central %s %r %s",
+            change.kind,
+            change.key,
+            "removed" if change.op == "delete" else "stored",
+        )
+        self._rules_changed = self._rules_changed or changed
 
     def _apply_employee(self, change: Change) -> bool:
         employees = self.store.employees
@@ -697,6 +739,8 @@ def build_worker(
     store: Store,
     *,
     on_roster_changed: Callable[[], None] | None = None,
+    central: CentralDocuments | None = None,
+    on_rules_changed: Callable[[], None] | None = None,
     clock_trust: ClockTrust | None = None,
     clock_lock: threading.Lock | None = None,
 ) -> SyncWorker:
@@ -725,6 +769,8 @@ def build_worker(
         interval_seconds=section.interval_seconds,
         policy=RetryPolicy(max_backoff_seconds=section.max_backoff_seconds),
         on_roster_changed=on_roster_changed,
+        central=central,
+        on_rules_changed=on_rules_changed,
         clock_trust=clock_trust,
         clock_lock=clock_lock,
         adms=adms,

@@ -393,3 +393,59 @@ def test_template_before_its_republished_employee_is_not_lost(
     finally:
         a.close()
         b.close()
+
+
+def test_central_schedule_groups_and_calendars_reach_the_kiosk_rules(
+    kiosk: SimKiosk, admin: AdminApi
+) -> None:
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from attendance.central import CentralDocuments
+    from attendance.config import RulesSection
+    from attendance.rules import PunchRules
+    from attendance.schedule import HolidayCalendar, ScheduleBook
+
+    rules = RulesSection()
+    central = CentralDocuments(kiosk.store.state, rules)
+
+    def decide(when: datetime) -> object:
+        book, calendar = central.apply(ScheduleBook.builtin(rules), HolidayCalendar())
+        return PunchRules(rules, book, calendar, ZoneInfo("Asia/Jakarta")).decide(
+            "default", when, []
+        )
+
+    # Monday 4 January 2027, 08:00 WIB: an ordinary working day, 30 minutes late.
+    monday = datetime(2027, 1, 4, 1, 0, tzinfo=UTC)
+    before = decide(monday)
+    assert before.is_workday and before.late_minutes == 30  # type: ignore[attr-defined]
+
+    admin.put_document(
+        "calendar",
+        "oki-2027",
+        {"days": [{"date": "2027-01-04", "name": "Libur daerah", "kind": "cuti bersama"}]},
+    )
+    week = {d: "08:00-15:00" for d in ("mon", "tue", "wed", "thu", "fri")}
+    admin.put_document("schedule_group", "default", {**week, "sat": "off", "sun": "off"})
+    # A document the kiosk cannot use is refused; it does not stop the others.
+    admin.put_document("calendar", "broken", {"days": [{"date": "2027-02-30", "name": "x"}]})
+    reloads: list[int] = []
+    worker = kiosk.worker(central=central, on_rules_changed=lambda: reloads.append(1))
+    worker.run_once()
+    assert reloads == [1]
+    held = central.load()
+    assert sorted(held["calendar"]) == ["oki-2027"] and sorted(held["schedule_group"]) == [
+        "default"
+    ]
+    after = decide(monday)
+    assert not after.is_workday and after.holiday_name == "Libur daerah"  # type: ignore[attr-defined]
+    tuesday = decide(datetime(2027, 1, 5, 1, 0, tzinfo=UTC))
+    assert tuesday.is_workday and tuesday.late_minutes == 0  # type: ignore[attr-defined]
+
+    # Nothing new: no reload. The holiday withdrawn centrally: gone at the kiosk.
+    worker.run_once()
+    assert reloads == [1]
+    admin.delete_document("calendar", "oki-2027")
+    worker.run_once()
+    assert reloads == [1, 1] and central.load()["calendar"] == {}
+    assert decide(monday).is_workday  # type: ignore[attr-defined]
