@@ -157,6 +157,8 @@ class ServerSection:
     adms_serials: list[str] = setting([])
     max_future_seconds: int = setting(3600, min=0, max=31_536_000)
     max_age_days: int = setting(400, min=1, max=36500)
+    rate_limit_per_second: float = setting(10.0, min=0.0, max=100000.0, doc="0 = no limit")
+    rate_limit_burst: int = setting(40, min=1, max=100000)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ The contract is documented in ``server/API.md``.
 
 import email.utils
 import json
+import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from server.devices import AuthenticatedDevice, DeviceRegistry
 from server.errors import ApiError, unauthorized
 from server.http import AccessLogMiddleware, BodyLimitMiddleware, install_error_handlers
 from server.ingest import IngestLimits, PunchIngest
+from server.ratelimit import RateLimiter
 from server.reports import PunchReports
 from server.roster import Roster
 from server.schemas import (
@@ -99,6 +101,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "missing, unknown or revoked token"},
     413: {"description": "body or batch too large"},
     422: {"description": "invalid field"},
+    429: {"description": "too many requests from this device; see Retry-After"},
 }
 
 NipPath = Annotated[str, Path(min_length=18, max_length=18, pattern=r"^[0-9]{18}$")]
@@ -140,8 +143,20 @@ def create_app(settings: ServerSettings, services: Services | None = None) -> Fa
 
     Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]  # noqa: N806
 
+    limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
+
     def device_auth(creds: Credentials) -> AuthenticatedDevice:
-        return svc.devices.authenticate(creds.credentials if creds else None)
+        device = svc.devices.authenticate(creds.credentials if creds else None)
+        wait = limiter.acquire(device.device_id)
+        if wait > 0:
+            seconds = max(1, math.ceil(wait))
+            raise ApiError(
+                429,
+                "rate_limited",
+                f"too many requests from device {device.device_id}; retry after {seconds} s",
+                {"Retry-After": str(seconds)},
+            )
+        return device
 
     def admin_auth(creds: Credentials) -> None:
         if creds is None or not token_matches(creds.credentials, svc.admin_token):

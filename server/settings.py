@@ -34,6 +34,8 @@ class ServerSettings:
     max_age_days: int = 400
     max_templates: int = 500
     enrollment_code_hours: int = 72
+    rate_limit_per_second: float = 10.0
+    rate_limit_burst: int = 40
     # Injected for tests (timestamp sanity, code expiry); the wall clock otherwise.
     clock: Callable[[], datetime] = field(default=utc_now, compare=False)
 
@@ -58,6 +60,8 @@ def settings_from_config(cfg: HadirConfig) -> ServerSettings:
         adms_serials=tuple(section.adms_serials),
         max_future_seconds=section.max_future_seconds,
         max_age_days=section.max_age_days,
+        rate_limit_per_second=section.rate_limit_per_second,
+        rate_limit_burst=section.rate_limit_burst,
     )
 
 

@@ -799,3 +799,26 @@ def test_edge_values_answer_4xx_not_5xx(server: Server) -> None:
     assert r.status_code == 200
     r = server.client.post(f"/iclock/devicecmd?SN={sn}", content="ID=1&Return=\x00\nID=99999")
     assert r.status_code == 200
+
+
+def test_a_device_over_its_rate_gets_429_with_retry_after(
+    make_server: Callable[..., Server],
+) -> None:
+    server = make_server(rate_limit_per_second=0.5, rate_limit_burst=3)
+    busy, other = server.register("kiosk-busy"), server.register("kiosk-other")
+    codes = [
+        server.client.get("/api/v1/changes", headers=busy.headers).status_code for _ in range(3)
+    ]
+    assert codes == [200, 200, 200]
+    r = server.client.get("/api/v1/changes", headers=busy.headers)
+    assert r.status_code == 429
+    assert r.json()["error"] == "rate_limited" and "kiosk-busy" in r.json()["detail"]
+    assert 1 <= int(r.headers["Retry-After"]) <= 2
+    # Pushing punches is limited the same way, and nothing is stored from a 429.
+    refused = server.client.post(
+        "/api/v1/punches", json={"punches": busy.punches(1, NOW)}, headers=busy.headers
+    )
+    assert refused.status_code == 429 and server.punch_total() == 0
+    # Other devices and the admin API are not affected.
+    assert server.client.get("/api/v1/changes", headers=other.headers).status_code == 200
+    assert server.client.get("/api/v1/admin/devices", headers=server.admin).status_code == 200
