@@ -7,6 +7,9 @@ through the real :class:`~sync.worker.SyncWorker` in its own thread, all at
 once. Afterwards the admin API is asked for every punch id (found / missing)
 and each device's stored count (duplicates). The naive figure is one request
 per punch (the same sync code with a batch of 1) on a sample in the same run.
+The server started here has its per-device rate limit off: this measures
+throughput, and the one-request-per-punch baseline would be throttled by
+design (a server given with ``--server`` keeps its own settings).
 """
 
 from __future__ import annotations
@@ -49,7 +52,10 @@ def run_loadtest(opts: LoadtestOptions, workdir: Path | None = None) -> dict[str
         try:
             if opts.server_url is None:
                 server = ServerProcess(
-                    root / "server", database_url=opts.database_url, workers=opts.server_workers
+                    root / "server",
+                    database_url=opts.database_url,
+                    workers=opts.server_workers,
+                    extra_server="rate_limit_per_second = 0",
                 ).start()
                 url, token = server.url, server.admin_token()
             else:
