@@ -1,4 +1,4 @@
-"""``hadir evaluate``, ``hadir bench`` and ``hadir liveness``.
+"""``hadir evaluate``, ``hadir bench``, ``hadir liveness`` and ``hadir fingerprint``.
 
 Top-level imports stay light; numpy, OpenCV and dlib load inside ``run``.
 Settings come from config.toml ([recognition.*]) and can be overridden by
@@ -212,6 +212,41 @@ def _run_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- fingerprint --------------------------------------------------------------
+
+
+def _fingerprint_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("port", help="serial port of the module, e.g. /dev/ttyUSB0 or /dev/serial0")
+    parser.add_argument("--baud", type=int, default=57600)
+    parser.add_argument("--password", type=lambda s: int(s, 0), default=0, help="module password")
+    parser.add_argument(
+        "--identify", action="store_true", help="also search the finger on the sensor now"
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _run_fingerprint(args: argparse.Namespace) -> int:
+    from recognition.fingerprint import (
+        FingerprintError,
+        FingerprintModule,
+        check_module,
+        open_serial,
+    )
+
+    try:
+        transport = open_serial(args.port, args.baud)
+        out = check_module(FingerprintModule(transport, password=args.password), args.identify)
+    except FingerprintError as exc:
+        raise CommandError(str(exc)) from None
+    out = {"port": args.port, **out}
+    if args.json:
+        print(_json(out))
+    else:
+        for key, value in out.items():
+            print(f"{key:10} {value}")
+    return 0
+
+
 COMMANDS: dict[str, Command] = {
     "evaluate": Command(
         help="measure FAR/FRR/rank-1 of the matcher on a folder-per-person dataset",
@@ -224,4 +259,9 @@ COMMANDS: dict[str, Command] = {
         run=_run_bench,
     ),
     "liveness": LIVENESS_COMMAND,
+    "fingerprint": Command(
+        help="check a UART fingerprint module (R307/R503/AS608): password, library size",
+        add_arguments=_fingerprint_args,
+        run=_run_fingerprint,
+    ),
 }
