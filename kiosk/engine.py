@@ -37,6 +37,7 @@ from recognition.liveness import (
     draw_challenge,
     needs_challenge,
 )
+from recognition.liveness_clip import landmark_box
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +134,10 @@ class EngineRecognizer:
         box = result.box
         landmarks = None
         if box is not None and self.liveness is not None:
-            landmarks = self.engine.models.landmarks68(rgb, box)
+            # The 68-point predictor needs a HOG-like box; YuNet's is taller.
+            main = result.detections[0] if result.detections else None
+            shape_box = landmark_box(main) if main is not None and main.box == box else box
+            landmarks = self.engine.models.landmarks68(rgb, shape_box)
         with self._lock:
             if box is None:
                 obs = Observation(now)

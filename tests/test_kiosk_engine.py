@@ -1,0 +1,74 @@
+"""The kiosk's recognition path (EngineRecognizer) on a real clip: match, then a turn challenge."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from kiosk.engine import EngineRecognizer
+from recognition.decision import MatchParams
+from recognition.faces import FaceEngine, FaceModels, YuNetDetector
+from recognition.gallery import Gallery, GalleryHolder, Template
+from recognition.images import to_rgb
+from recognition.liveness import LivenessParams
+
+NIP = "198703152010011002"
+FPS = 12.0
+
+
+def _frames(clip: Path) -> list[np.ndarray]:
+    cap = cv2.VideoCapture(str(clip))
+    frames = []
+    while True:
+        ok, bgr = cap.read()
+        if not ok:
+            break
+        frames.append(bgr)
+    cap.release()
+    assert frames, clip
+    return frames
+
+
+@pytest.fixture(scope="module")
+def yunet_engine(shared_models: Path) -> FaceEngine:
+    detector = YuNetDetector(shared_models / "face_detection_yunet_2023mar.onnx", 320)
+    return FaceEngine(detector, FaceModels(with_68=True))
+
+
+@pytest.mark.parametrize("kind", ["turn_left", "turn_right"])
+def test_a_real_head_turn_passes_the_kiosk_challenge_with_yunet(
+    shared_data: Path, yunet_engine: FaceEngine, kind: str
+) -> None:
+    # The woman of the head-pose clip turns both ways. With YuNet the 68-point
+    # landmarks must come from a HOG-like box (recognition.liveness_clip.landmark_box):
+    # with YuNet's own taller box one direction never reached the turn threshold
+    # and the kiosk's challenge timed out.
+    frames = _frames(shared_data / "video" / "head-pose-face-detection-female.mp4")
+    vectors = []
+    for bgr in frames[-8:]:
+        result = yunet_engine.analyze(to_rgb(bgr))
+        if result.embedding is not None:
+            vectors.append(result.embedding)
+    assert vectors
+    gallery = GalleryHolder(
+        Gallery.build([Template(NIP, v, str(i)) for i, v in enumerate(vectors)])
+    )
+    liveness = LivenessParams(challenge="always", challenges=(kind,), timeout_seconds=6.0)
+    recognizer = EngineRecognizer(
+        yunet_engine, gallery, MatchParams(), liveness, rng=random.Random(1)
+    )
+    asked = None
+    # The clip plays on a loop, as at the door, until a decision or the timeout.
+    for i in range(int(8 * FPS)):
+        analysis = recognizer.analyse(frames[i % len(frames)], i / FPS)
+        asked = asked or analysis.challenge
+        if analysis.decision != "pending":
+            break
+    assert asked == kind
+    assert analysis.decision == "match", analysis
+    assert analysis.nip == NIP
+    assert analysis.liveness is not None and analysis.liveness.startswith(f"passed:{kind}:")
