@@ -121,9 +121,16 @@ def _erase_run(args: argparse.Namespace) -> int:
             "nip": res.nip,
             "templates_deleted": res.templates_deleted,
             "snapshots_deleted": res.snapshots_deleted,
+            "fingerprint_slots": list(res.fingerprint_slots),
         },
         args.json,
     )
+    if res.fingerprint_slots:
+        slots = ",".join(str(s) for s in res.fingerprint_slots)
+        print(
+            f"delete the fingers on the sensor too: hadir fingerprint PORT --delete {slots}",
+            file=sys.stderr,
+        )
     return 0
 
 

@@ -162,6 +162,15 @@ class ServerSection:
 
 
 @dataclass(frozen=True)
+class FingerprintSection:
+    port: str = setting("", doc="empty = no fingerprint sensor")
+    baudrate: int = setting(57600, min=9600, max=115200)
+    password: int = setting(0, min=0, max=0xFFFFFFFF)
+    capacity: int = setting(1000, min=1, max=65535)
+    poll_seconds: float = setting(0.15, min=0.02, max=5.0)
+
+
+@dataclass(frozen=True)
 class KioskSection:
     fullscreen: bool = True
     width: int = setting(800, min=320, max=7680)
@@ -183,6 +192,7 @@ class HadirConfig:
     sync: SyncSection = field(default_factory=SyncSection)
     server: ServerSection = field(default_factory=ServerSection)
     kiosk: KioskSection = field(default_factory=KioskSection)
+    fingerprint: FingerprintSection = field(default_factory=FingerprintSection)
 
     @property
     def data_dir(self) -> Path:

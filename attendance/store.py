@@ -22,6 +22,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from attendance.admin import AdminState, PinHashError, hash_pin, verify_pin
 from attendance.db import Database, StoreError, open_database
+from attendance.fingerprints import STATE_KEY as FINGERPRINT_SLOTS_KEY
+from attendance.fingerprints import decode_slots, encode_slots
 from attendance.ids import format_utc, validate_nip
 from attendance.keys import DeviceKeys, KeyFileError, load_keys
 from attendance.models import (
@@ -282,6 +284,9 @@ class EraseResult:
     nip: str
     templates_deleted: int
     snapshots_deleted: int
+    # Slots of the fingerprint module that held this person's fingers: their
+    # mapping is gone; the templates on the module must be deleted there too.
+    fingerprint_slots: tuple[int, ...] = ()
 
 
 # --------------------------------------------------------------------------- the store
@@ -418,12 +423,17 @@ class Store:
                 ).scalars()
             )
             conn.execute(update(Punch).where(Punch.nip == nip).values(snapshot=None))
+            slots = decode_slots(get_state(conn, FINGERPRINT_SLOTS_KEY))
+            fingers = tuple(sorted(s for s, owner in slots.items() if owner == nip))
+            if fingers:
+                kept = {s: owner for s, owner in slots.items() if owner != nip}
+                set_state(conn, FINGERPRINT_SLOTS_KEY, encode_slots(kept))
             append_audit(
                 conn,
                 actor,
                 "erase_person",
                 nip,
-                f"templates={templates} snapshots={len(rels)}",
+                f"templates={templates} snapshots={len(rels)} fingerprint_slots={len(fingers)}",
             )
         removed = 0
         for rel in rels:
@@ -431,7 +441,12 @@ class Store:
                 self.snapshots.remove(rel)
                 removed += 1
         log.info("erased biometrics of one person: %d templates, %d snapshots", templates, removed)
-        return EraseResult(nip=nip, templates_deleted=int(templates), snapshots_deleted=removed)
+        return EraseResult(
+            nip=nip,
+            templates_deleted=int(templates),
+            snapshots_deleted=removed,
+            fingerprint_slots=fingers,
+        )
 
 
 def punch_times(conn: Connection, nip: str, start: datetime, end: datetime) -> list[datetime]:

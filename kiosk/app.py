@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from attendance.store import Store
     from kiosk.controller import KioskController
     from kiosk.engine import EngineRecognizer
+    from kiosk.fingerprint import FingerprintWatcher
     from kiosk.screens import KioskWindow
     from kiosk.services import GalleryLoader, StoreAdmin, WorkerSync
     from kiosk.workers import CameraMonitor, FrameWorker, TaskRunner
@@ -121,6 +122,7 @@ class Kiosk:
     sync_worker: SyncWorker | None = None
     sync: WorkerSync | None = None
     housekeeping: Housekeeping | None = None
+    fingerprint: FingerprintWatcher | None = None
     owns_engine: bool = False
     started_at: float = field(default_factory=time.monotonic)
     ready_at: float | None = None
@@ -133,6 +135,8 @@ class Kiosk:
             self.sync_worker.start()
         if self.housekeeping is not None:
             self.housekeeping.start()
+        if self.fingerprint is not None:
+            self.fingerprint.start()
         self.tick_timer.start(TICK_MS)
         self.controller.tick()
         self.ready_at = time.monotonic()
@@ -154,10 +158,42 @@ class Kiosk:
             self.sync_worker.stop(5.0)
         if self.housekeeping is not None:
             self.housekeeping.stop()
+        if self.fingerprint is not None:
+            self.fingerprint.stop()
         self.runner.shutdown()
         self.store.close()
         if self.owns_engine:
             close_engine(self.engine)
+
+
+def _fingerprint_watcher(
+    cfg: HadirConfig, store: Store, controller: KioskController
+) -> FingerprintWatcher | None:
+    """The sensor watcher when ``[fingerprint] port`` is set. A sensor that cannot
+    be opened is logged and shown; the kiosk goes on with faces and PIN."""
+    from attendance.fingerprints import FingerprintSlots
+    from kiosk.fingerprint import FingerprintWatcher
+    from kiosk.workers import MainThreadPoster
+    from recognition.fingerprint import FingerprintError, FingerprintModule, open_serial
+
+    section = cfg.fingerprint
+    if not section.port:
+        return None
+    try:
+        transport = open_serial(section.port, section.baudrate)
+    except FingerprintError as exc:
+        log.error("%s; the kiosk runs without fingerprints", exc)
+        controller.on_fingerprint_error(str(exc))
+        return None
+    ui = MainThreadPoster()
+    return FingerprintWatcher(
+        FingerprintModule(transport, password=section.password),
+        FingerprintSlots(store.state, section.capacity),
+        on_match=lambda nip, score: ui.post(lambda _: controller.on_fingerprint(nip, score), None),
+        on_unknown=lambda: ui.post(lambda _: controller.on_fingerprint_unknown(), None),
+        on_error=lambda reason: ui.post(controller.on_fingerprint_error, reason),
+        poll_seconds=section.poll_seconds,
+    )
 
 
 def limit_malloc_arenas(arenas: int = 2) -> None:
@@ -303,6 +339,9 @@ def build_kiosk(
             on_success=beeper.play if beeper is not None else None,
             on_quit=on_quit,
         )
+        fingerprint = _fingerprint_watcher(cfg, store, controller)
+        if fingerprint is not None:
+            admin.on_fingerprint_erased = fingerprint.delete_slots
         worker = FrameWorker(grabber)
         worker.on_result = controller.on_frame_result
         worker.on_restarted = controller.on_worker_restarted
@@ -344,6 +383,7 @@ def build_kiosk(
         sync_worker=sync_worker,
         sync=sync,
         housekeeping=housekeeping,
+        fingerprint=fingerprint,
         started_at=began,
         owns_engine=owns_engine,
     )

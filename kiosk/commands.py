@@ -9,7 +9,13 @@ import argparse
 import os
 from pathlib import Path
 
-from hadir.command import Command, CommandError, add_config_argument
+from hadir.command import (
+    Command,
+    CommandError,
+    add_config_argument,
+    add_data_dir_argument,
+    config_from_args,
+)
 
 
 def _offscreen_without_display() -> None:
@@ -81,8 +87,58 @@ def _bench_run(args: argparse.Namespace) -> int:
     return run_bench(args)
 
 
+def _finger_args(p: argparse.ArgumentParser) -> None:
+    add_config_argument(p)
+    add_data_dir_argument(p)
+    p.add_argument("nip", help="18-digit NIP of the employee whose finger is enrolled")
+    p.add_argument("--port", help="serial port (default: [fingerprint] port of the config)")
+    p.add_argument("--actor", default="cli", help="who enrolls (audit log)")
+
+
+def _finger_run(args: argparse.Namespace) -> int:
+    from attendance.fingerprints import FingerprintSlots
+    from attendance.ids import validate_nip
+    from attendance.store import Store
+    from kiosk.fingerprint import enroll_finger
+    from recognition.fingerprint import FingerprintError, FingerprintModule, open_serial
+
+    cfg = config_from_args(args)
+    section = cfg.fingerprint
+    port = args.port or section.port
+    if not port:
+        raise CommandError("no sensor: give --port or set [fingerprint] port in config.toml")
+    try:
+        validate_nip(args.nip)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    store = Store.from_config(cfg)
+    try:
+        if store.employees.get(args.nip) is None:
+            raise CommandError(f"no employee with NIP {args.nip} on this kiosk")
+        module = FingerprintModule(open_serial(port, section.baudrate), password=section.password)
+        print("Letakkan jari, angkat, lalu letakkan lagi jari yang sama.", flush=True)
+        slot = enroll_finger(
+            module,
+            FingerprintSlots(store.state, section.capacity),
+            store.audit,
+            args.nip,
+            args.actor,
+        )
+    except (FingerprintError, ValueError) as exc:
+        raise CommandError(str(exc)) from None
+    finally:
+        store.close()
+    print(f"finger of {args.nip} enrolled in slot {slot}")
+    return 0
+
+
 COMMANDS: dict[str, Command] = {
     "kiosk": Command("run the attendance kiosk (PySide6)", _kiosk_args, _kiosk_run),
+    "fingerprint-enroll": Command(
+        "enroll an employee's finger into the kiosk's fingerprint module",
+        _finger_args,
+        _finger_run,
+    ),
     "screenshots": Command(
         "render every kiosk screen at 800x480 and 1024x600 to PNG",
         _screenshots_args,

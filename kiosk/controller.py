@@ -334,6 +334,40 @@ class KioskController:
             self._punch_failed,
         )
 
+    # ---------------------------------------------------------------- fingerprint
+    def on_fingerprint(self, nip: str, score: int) -> None:
+        """The sensor matched an enrolled finger (called on the UI thread)."""
+        if self.screen != "attendance" or self._busy or self._result_until is not None:
+            return
+        self._busy = True
+        self._bump()
+        self._set_guidance("checking", self.cat.text("guidance.checking"), "busy")
+        snapshot = self._last_snapshot
+        self.run(
+            lambda: self.punches.record_fingerprint(nip, score, snapshot),
+            lambda outcome: self._punch_done(outcome, snapshot),
+            self._punch_failed,
+        )
+
+    def on_fingerprint_unknown(self) -> None:
+        """A finger the sensor does not know (or a poor print): PIN is offered."""
+        if self.screen != "attendance" or self._busy or self._result_until is not None:
+            return
+        self._show_result(
+            ResultState(
+                kind="not_recognised",
+                title=self.cat.text("result.finger_unknown"),
+                note=self.cat.text("result.not_recognised.sub"),
+                offer_pin=True,
+            )
+        )
+
+    def on_fingerprint_error(self, reason: str) -> None:
+        log.warning("fingerprint sensor unavailable: %s", reason)
+        self._notice = ("finger.error", "warn", self.monotonic() + NOTICE_SECONDS)
+        self._set_guidance("finger.error", self.cat.text("finger.error"), "warn")
+        self._changed()
+
     def _punch_done(self, outcome: PunchOutcome, snapshot: bytes | None) -> None:
         self._busy = False
         self._show_result(self._result_from(outcome, snapshot))

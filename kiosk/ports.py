@@ -81,6 +81,10 @@ class PunchService(Protocol):
         """Raises :class:`PinRejectedError` for an unknown NIP or a wrong PIN."""
         ...
 
+    def record_fingerprint(
+        self, nip: str, score: int, snapshot_jpeg: bytes | None
+    ) -> PunchOutcome: ...
+
 
 @dataclass(frozen=True)
 class AdminCheck:

@@ -64,6 +64,9 @@ class RenderOnlyServices:
     def record_pin(self, nip: str, pin: str, snapshot_jpeg: bytes | None) -> PunchOutcome:
         raise self._refuse()
 
+    def record_fingerprint(self, nip: str, score: int, snapshot_jpeg: bytes | None) -> PunchOutcome:
+        raise self._refuse()
+
     def check_pin(self, pin: str) -> AdminCheck:
         raise self._refuse()
 

@@ -129,6 +129,14 @@ class StorePunches:
         log.info("face punch %s (%s)", result.kind, result.punch_id or "duplicate")
         return self._outcome(result, "face")
 
+    def record_fingerprint(self, nip: str, score: int, snapshot_jpeg: bytes | None) -> PunchOutcome:
+        # The module's match score goes where a face punch keeps its distance.
+        result = self.recorder.record(
+            nip, "fingerprint", distance=float(score), snapshot_jpeg=snapshot_jpeg
+        )
+        log.info("fingerprint punch %s (%s)", result.kind, result.punch_id or "duplicate")
+        return self._outcome(result, "fingerprint")
+
     def record_pin(self, nip: str, pin: str, snapshot_jpeg: bytes | None) -> PunchOutcome:
         if not self.store.employees.verify_pin(nip, pin):
             raise PinRejectedError("unknown NIP or wrong PIN")
@@ -159,6 +167,9 @@ class StoreAdmin:
         self.camera_ok = camera_ok
         self.sync_info = sync_info
         self.server = server
+        # Set by the composition root when a fingerprint sensor is attached:
+        # deletes an erased person's slots on the module.
+        self.on_fingerprint_erased: Callable[[tuple[int, ...]], None] | None = None
         self._pin_lock = threading.Lock()  # the guard's read-modify-write must not interleave
 
     def check_pin(self, pin: str) -> AdminCheck:
@@ -193,10 +204,13 @@ class StoreAdmin:
     def erase(self, nip: str) -> None:
         result = self.store.erase_person(nip, actor=ADMIN_ACTOR)
         log.info(
-            "erased biometric data of one person: %d templates, %d snapshots",
+            "erased biometric data of one person: %d templates, %d snapshots, %d fingers",
             result.templates_deleted,
             result.snapshots_deleted,
+            len(result.fingerprint_slots),
         )
+        if result.fingerprint_slots and self.on_fingerprint_erased is not None:
+            self.on_fingerprint_erased(result.fingerprint_slots)
         self.gallery.reload()
 
     def save_templates(self, nip: str, samples: list[CapturedSample]) -> int:

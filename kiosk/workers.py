@@ -255,3 +255,14 @@ class CameraMonitor(QObject):
         state = getattr(getattr(status, "state", None), "value", "")
         ok = state in ("running", "starting")
         self.changed.emit(ok, str(getattr(status, "reason", "")))
+
+
+class MainThreadPoster:
+    """``post(callback, value)`` from any thread runs ``callback(value)`` on the
+    Qt thread that created this object (the UI thread)."""
+
+    def __init__(self) -> None:
+        self._bridge = _Bridge()
+
+    def post(self, callback: Callable[[Any], None], value: Any) -> None:
+        self._bridge.post(callback, value)

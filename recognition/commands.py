@@ -222,7 +222,25 @@ def _fingerprint_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--identify", action="store_true", help="also search the finger on the sensor now"
     )
+    parser.add_argument(
+        "--delete",
+        type=_slot_list,
+        metavar="SLOTS",
+        help="delete these slots (comma separated) from the module, e.g. after erase-person",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _slot_list(text: str) -> list[int]:
+    try:
+        slots = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected slot numbers such as 3,7, got {text!r}"
+        ) from None
+    if not slots or any(not 0 <= s <= 0xFFFF for s in slots):
+        raise argparse.ArgumentTypeError(f"slots are 0-65535, got {text!r}")
+    return slots
 
 
 def _run_fingerprint(args: argparse.Namespace) -> int:
@@ -234,8 +252,13 @@ def _run_fingerprint(args: argparse.Namespace) -> int:
     )
 
     try:
-        transport = open_serial(args.port, args.baud)
-        out = check_module(FingerprintModule(transport, password=args.password), args.identify)
+        module = FingerprintModule(open_serial(args.port, args.baud), password=args.password)
+        for slot in args.delete or []:
+            module.verify_password()
+            module.delete(slot)
+        out = check_module(module, args.identify)
+        if args.delete:
+            out["deleted"] = list(args.delete)
     except FingerprintError as exc:
         raise CommandError(str(exc)) from None
     out = {"port": args.port, **out}

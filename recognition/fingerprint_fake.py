@@ -8,7 +8,7 @@ deterministic 512-byte blob derived from that name, and the library matches
 a capture to a stored template when both come from the same finger.
 
 Test hooks: :meth:`place`/:meth:`lift` a finger, :attr:`smudged` (the next
-image is too poor), :attr:`silent` (the module stops answering),
+image is too poor), :attr:`silent` (unplugged: commands are lost, nothing answers),
 :attr:`corrupt_next` (the next reply has a bad checksum).
 """
 
@@ -86,6 +86,8 @@ class FakeFingerprintModule:
     # -- transport ---------------------------------------------------------
 
     def write(self, data: bytes, /) -> int:
+        if self.silent:
+            return len(data)  # unplugged: the bytes go nowhere
         self._in += data
         while self._take_packet():
             pass

@@ -46,7 +46,12 @@ def test_demo_verify_export_erase(tmp_path: Path, capsys: pytest.CaptureFixture[
         store.templates.add(nip, np.ones(128, np.float32))
     assert main(["erase-person", "--data-dir", str(data), nip, "--json"]) == 0
     erased = _json(capsys)
-    assert erased == {"nip": nip, "templates_deleted": 1, "snapshots_deleted": 0}
+    assert erased == {
+        "nip": nip,
+        "templates_deleted": 1,
+        "snapshots_deleted": 0,
+        "fingerprint_slots": [],
+    }
     with Store.open(data, device_id="kiosk-01") as store:
         actions = [a["action"] for a in store.audit.recent(10)]
     assert "erase_person" in actions and "export" in actions

@@ -1,0 +1,154 @@
+"""Fingerprint punches at the kiosk: enrollment into a module slot, and a watcher.
+
+The module matches on its own (``recognition.fingerprint``); this kiosk maps
+slots to NIPs (``attendance.fingerprints``). :class:`FingerprintWatcher` polls
+the sensor on its own thread and reports a matched NIP through a callback
+(the kiosk passes one that posts to the Qt main thread). No Qt here.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from attendance.fingerprints import FingerprintSlots
+from attendance.store import AuditLog
+from recognition.fingerprint import FingerprintError, FingerprintModule, ModuleRefusedError
+
+log = logging.getLogger(__name__)
+
+
+def enroll_finger(
+    module: FingerprintModule,
+    slots: FingerprintSlots,
+    audit: AuditLog,
+    nip: str,
+    actor: str,
+    capture_attempts: int = 100,
+) -> int:
+    """Enroll one finger of ``nip`` into the lowest free slot; returns the slot.
+
+    If the module fails, the slot is released again and the error raised.
+    """
+    module.verify_password()
+    slot = slots.reserve(nip)
+    try:
+        module.enroll(slot, capture_attempts)
+    except BaseException:
+        slots.release_slot(slot)
+        raise
+    audit.record(actor, "enroll_fingerprint", nip, f"slot={slot}")
+    log.info("fingerprint enrolled in slot %d", slot)
+    return slot
+
+
+class FingerprintWatcher:
+    """Polls the sensor; ``on_match(nip, score)`` for a finger in the library.
+
+    A finger that matches no slot, or a slot this kiosk does not know, calls
+    ``on_unknown()``. The same finger left on the sensor is reported once
+    until it is lifted. A module error is reported through ``on_error`` once
+    (not again until the sensor has answered in between) and polling goes on
+    after ``error_pause`` seconds, so a sensor unplugged and plugged back in
+    recovers without a restart.
+    """
+
+    def __init__(
+        self,
+        module: FingerprintModule,
+        slots: FingerprintSlots,
+        on_match: Callable[[str, int], None],
+        on_unknown: Callable[[], None],
+        on_error: Callable[[str], None],
+        *,
+        poll_seconds: float = 0.15,
+        error_pause: float = 2.0,
+    ) -> None:
+        self.module = module
+        self.slots = slots
+        self.on_match = on_match
+        self.on_unknown = on_unknown
+        self.on_error = on_error
+        self.poll_seconds = poll_seconds
+        self.error_pause = error_pause
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._finger_down = False
+        self._failing = False
+        self._to_delete: list[int] = []
+        self._delete_lock = threading.Lock()
+
+    def delete_slots(self, slots: tuple[int, ...] | list[int]) -> None:
+        """Any thread: delete these slots on the module (an erased person's
+        fingers). Done by the watcher's thread before its next look; kept and
+        retried while the module fails."""
+        with self._delete_lock:
+            self._to_delete.extend(slots)
+
+    def _delete_pending(self) -> None:
+        with self._delete_lock:
+            pending, self._to_delete = self._to_delete, []
+        try:
+            while pending:
+                self.module.delete(pending[0])
+                log.info("fingerprint slot %d deleted on the module", pending[0])
+                pending.pop(0)
+        finally:
+            if pending:
+                with self._delete_lock:
+                    self._to_delete[:0] = pending
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="fingerprint", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def poll_once(self) -> None:
+        """One look at the sensor (the thread's loop body; also for tests)."""
+        self._delete_pending()
+        if not self.module.capture():
+            self._finger_down = False
+            return
+        if self._finger_down:
+            return  # still the same touch
+        self._finger_down = True
+        try:
+            self.module.image_to_buffer(1)
+        except ModuleRefusedError:  # a smudged or partial print: touch again
+            self.on_unknown()
+            return
+        hit = self.module.search(1, 0, self.slots.capacity)
+        nip = self.slots.nip_of(hit.slot) if hit is not None else None
+        if hit is None or nip is None:
+            self.on_unknown()
+        else:
+            self.on_match(nip, hit.score)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.poll_once()
+                if self._failing:
+                    log.info("fingerprint sensor answers again")
+                self._failing = False
+                pause = self.poll_seconds
+            except FingerprintError as exc:
+                self._failed(str(exc))
+                pause = self.error_pause
+            except Exception as exc:  # surfaced, and the loop goes on
+                log.exception("fingerprint watcher failed")
+                self._failed(f"{type(exc).__name__}: {exc}")
+                pause = self.error_pause
+            self._stop.wait(pause)
+
+    def _failed(self, reason: str) -> None:
+        self._finger_down = False
+        if not self._failing:
+            log.warning("fingerprint sensor: %s", reason)
+            self.on_error(reason)
+        self._failing = True
