@@ -12,6 +12,7 @@ so tests are deterministic.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -64,6 +65,8 @@ PIN_MIN, PIN_MAX = 4, 12
 ADMIN_IDLE_SECONDS = 120.0
 SYNC_POLL_SECONDS = 2.0
 NOTICE_SECONDS = 3.0
+# A face snapshot older than this is not attached to a fingerprint punch.
+FINGER_SNAPSHOT_SECONDS = 2.0
 
 Processor = Callable[[Frame, float], object]
 KeypadPurpose = Literal["punch_nip", "punch_pin", "admin"]
@@ -117,6 +120,7 @@ class KioskController:
         self._busy = False
         self._result_until: float | None = None
         self._last_snapshot: bytes | None = None
+        self._last_snapshot_at = -math.inf
         self._camera_ok = True
         self._notice: tuple[str, GuidanceKind, float] | None = None
         self._sync_info = SyncInfo(mode="disabled", pending=0)
@@ -289,6 +293,7 @@ class KioskController:
             return
         if a.snapshot_jpeg is not None:
             self._last_snapshot = a.snapshot_jpeg
+            self._last_snapshot_at = self.monotonic()
         if not self._camera_ok:
             return
         if self._notice is not None and a.guidance == "no_face":
@@ -342,7 +347,10 @@ class KioskController:
         self._busy = True
         self._bump()
         self._set_guidance("checking", self.cat.text("guidance.checking"), "busy")
-        snapshot = self._last_snapshot
+        # The face in front of the camera as the finger touched, if one was seen
+        # just now; an older snapshot may show the person before.
+        fresh = self.monotonic() - self._last_snapshot_at <= FINGER_SNAPSHOT_SECONDS
+        snapshot = self._last_snapshot if fresh else None
         self.run(
             lambda: self.punches.record_fingerprint(nip, score, snapshot),
             lambda outcome: self._punch_done(outcome, snapshot),

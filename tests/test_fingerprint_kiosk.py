@@ -272,3 +272,38 @@ def test_a_kiosk_whose_sensor_cannot_be_opened_goes_on_without_it(store: Store) 
     assert _fingerprint_watcher(cfg, store, controller) is None
     assert controller.attendance.guidance_code == "finger.error"
     assert controller.attendance.guidance_text == "Sensor sidik jari tidak merespons"
+
+
+def test_only_a_fresh_face_snapshot_goes_with_a_fingerprint_punch(store: Store) -> None:
+    from kiosk.ports import FrameAnalysis
+
+    cfg = HadirConfig()
+    recorder = PunchRecorder(store, rules_from_config(cfg), ClockTrust(FakeClock(MONDAY_0725_WIB)))
+    t = [100.0]
+    others = RenderOnlyServices()
+    controller = KioskController(
+        catalogue=Catalogue("id"),
+        opd_name="Diskominfo",
+        timezone=ZoneInfo("Asia/Jakarta"),
+        recognizer=others,
+        punches=StorePunches(store, recorder, "id"),
+        admin=others,
+        enrollment=others,
+        sync=None,
+        runner=run_inline,
+        monotonic=lambda: t[0],
+        wall_clock=lambda: MONDAY_0725_WIB,
+        result_seconds=3.0,
+        admin_idle_seconds=60.0,
+    )
+    jpeg = b"\xff\xd8\xff\xe0" + bytes(100)
+    face = FrameAnalysis(frame_size=(640, 480), guidance="ok", snapshot_jpeg=jpeg)
+    controller.on_frame_result(controller.generation, face)
+    t[0] = 101.0  # Siti touches the sensor while facing the camera
+    controller.on_fingerprint(SITI, 180)
+    t[0] = 110.0  # nobody in front of the camera since: Budi's punch gets no face
+    controller.tick()
+    controller.on_fingerprint(BUDI, 170)
+    with sqlite3.connect(store.data_dir / DB_FILENAME) as conn:
+        rows = conn.execute("SELECT nip, snapshot IS NOT NULL FROM punches ORDER BY seq").fetchall()
+    assert rows == [(SITI, 1), (BUDI, 0)]
