@@ -29,6 +29,12 @@ def encode_slots(slots: dict[int, str]) -> str:
     return json.dumps({str(k): v for k, v in sorted(slots.items())})
 
 
+def without_person(slots: dict[int, str], nip: str) -> tuple[dict[int, str], tuple[int, ...]]:
+    """(the slots kept, the slots of ``nip`` in order): erasure's view of the mapping."""
+    gone = tuple(sorted(s for s, owner in slots.items() if owner == nip))
+    return {s: owner for s, owner in slots.items() if owner != nip}, gone
+
+
 class FingerprintSlots:
     def __init__(self, state: DeviceStateStore, capacity: int = 1000) -> None:
         if capacity < 1:
@@ -74,10 +80,7 @@ class FingerprintSlots:
     def release(self, nip: str) -> list[int]:
         """Forget every slot of ``nip``; returns them (to delete on the module)."""
         with self._lock:
-            slots = self._load()
-            gone = sorted(s for s, n in slots.items() if n == nip)
-            for s in gone:
-                del slots[s]
+            kept, gone = without_person(self._load(), nip)
             if gone:
-                self._save(slots)
-            return gone
+                self._save(kept)
+            return list(gone)

@@ -23,7 +23,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from attendance.admin import AdminState, PinHashError, hash_pin, verify_pin
 from attendance.db import Database, StoreError, open_database
 from attendance.fingerprints import STATE_KEY as FINGERPRINT_SLOTS_KEY
-from attendance.fingerprints import decode_slots, encode_slots
+from attendance.fingerprints import decode_slots, encode_slots, without_person
 from attendance.ids import format_utc, validate_nip
 from attendance.keys import DeviceKeys, KeyFileError, load_keys
 from attendance.models import (
@@ -423,10 +423,10 @@ class Store:
                 ).scalars()
             )
             conn.execute(update(Punch).where(Punch.nip == nip).values(snapshot=None))
-            slots = decode_slots(get_state(conn, FINGERPRINT_SLOTS_KEY))
-            fingers = tuple(sorted(s for s, owner in slots.items() if owner == nip))
+            kept, fingers = without_person(
+                decode_slots(get_state(conn, FINGERPRINT_SLOTS_KEY)), nip
+            )
             if fingers:
-                kept = {s: owner for s, owner in slots.items() if owner != nip}
                 set_state(conn, FINGERPRINT_SLOTS_KEY, encode_slots(kept))
             append_audit(
                 conn,

@@ -289,7 +289,7 @@ class KioskController:
             self._on_enroll_progress(result)
 
     def _on_analysis(self, a: FrameAnalysis) -> None:
-        if self.screen != "attendance" or self._busy or self._result_until is not None:
+        if not self._ready_for_punch():
             return
         if a.snapshot_jpeg is not None:
             self._last_snapshot = a.snapshot_jpeg
@@ -326,6 +326,10 @@ class KioskController:
             self._set_guidance(a.guidance, self.cat.guidance(a.guidance), "warn", a.box)
         self._changed()
 
+    def _ready_for_punch(self) -> bool:
+        """The attendance screen is showing, with no punch or result under way."""
+        return self.screen == "attendance" and not self._busy and self._result_until is None
+
     def _record_face(self, a: FrameAnalysis) -> None:
         self._busy = True
         self._bump()
@@ -342,7 +346,7 @@ class KioskController:
     # ---------------------------------------------------------------- fingerprint
     def on_fingerprint(self, nip: str, score: int) -> None:
         """The sensor matched an enrolled finger (called on the UI thread)."""
-        if self.screen != "attendance" or self._busy or self._result_until is not None:
+        if not self._ready_for_punch():
             return
         self._busy = True
         self._bump()
@@ -359,7 +363,7 @@ class KioskController:
 
     def on_fingerprint_unknown(self) -> None:
         """A finger the sensor does not know (or a poor print): PIN is offered."""
-        if self.screen != "attendance" or self._busy or self._result_until is not None:
+        if not self._ready_for_punch():
             return
         self._show_result(
             ResultState(

@@ -135,9 +135,8 @@ class EngineRecognizer:
         landmarks = None
         if box is not None and self.liveness is not None:
             # The 68-point predictor needs a HOG-like box; YuNet's is taller.
-            main = result.detections[0] if result.detections else None
-            shape_box = landmark_box(main) if main is not None and main.box == box else box
-            landmarks = self.engine.models.landmarks68(rgb, shape_box)
+            # (result.box is the box of detections[0], the main face.)
+            landmarks = self.engine.models.landmarks68(rgb, landmark_box(result.detections[0]))
         with self._lock:
             if box is None:
                 obs = Observation(now)

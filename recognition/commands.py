@@ -253,9 +253,10 @@ def _run_fingerprint(args: argparse.Namespace) -> int:
 
     try:
         module = FingerprintModule(open_serial(args.port, args.baud), password=args.password)
-        for slot in args.delete or []:
+        if args.delete:
             module.verify_password()
-            module.delete(slot)
+            for slot in args.delete:
+                module.delete(slot)
         out = check_module(module, args.identify)
         if args.delete:
             out["deleted"] = list(args.delete)

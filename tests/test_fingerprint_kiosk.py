@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -19,7 +20,7 @@ from attendance.store import EmployeeRecord, Store
 from kiosk.controller import KioskController
 from kiosk.fingerprint import FingerprintWatcher, enroll_finger
 from kiosk.i18n import Catalogue
-from kiosk.ports import run_inline
+from kiosk.ports import PunchService, run_inline
 from kiosk.screenshots import RenderOnlyServices
 from kiosk.services import StorePunches
 from recognition.fingerprint import FingerprintError, FingerprintModule
@@ -40,6 +41,28 @@ def store(tmp_path: Path) -> Store:
         ]
     )
     return s
+
+
+def _controller(
+    punches: PunchService | None = None, monotonic: Callable[[], float] = lambda: 100.0
+) -> KioskController:
+    """A controller whose services other than ``punches`` refuse any call."""
+    others = RenderOnlyServices()
+    return KioskController(
+        catalogue=Catalogue("id"),
+        opd_name="Diskominfo",
+        timezone=ZoneInfo("Asia/Jakarta"),
+        recognizer=others,
+        punches=punches or others,
+        admin=others,
+        enrollment=others,
+        sync=None,
+        runner=run_inline,
+        monotonic=monotonic,
+        wall_clock=lambda: MONDAY_0725_WIB,
+        result_seconds=3.0,
+        admin_idle_seconds=60.0,
+    )
 
 
 def test_slots_are_reserved_lowest_first_and_released(store: Store) -> None:
@@ -139,22 +162,7 @@ def test_a_matched_finger_is_recorded_as_a_fingerprint_punch(store: Store) -> No
     cfg = HadirConfig()
     clock = FakeClock(MONDAY_0725_WIB)
     recorder = PunchRecorder(store, rules_from_config(cfg), ClockTrust(clock))
-    others = RenderOnlyServices()
-    controller = KioskController(
-        catalogue=Catalogue("id"),
-        opd_name="Diskominfo",
-        timezone=ZoneInfo("Asia/Jakarta"),
-        recognizer=others,
-        punches=StorePunches(store, recorder, "id"),
-        admin=others,
-        enrollment=others,
-        sync=None,
-        runner=run_inline,
-        monotonic=lambda: 100.0,
-        wall_clock=lambda: MONDAY_0725_WIB,
-        result_seconds=3.0,
-        admin_idle_seconds=60.0,
-    )
+    controller = _controller(punches=StorePunches(store, recorder, "id"))
     controller.on_fingerprint(SITI, 180)
     result = controller.attendance.result
     assert result is not None and result.kind == "success" and result.name == "Siti Aminah"
@@ -165,22 +173,7 @@ def test_a_matched_finger_is_recorded_as_a_fingerprint_punch(store: Store) -> No
 
 
 def test_an_unknown_finger_offers_the_pin() -> None:
-    others = RenderOnlyServices()
-    controller = KioskController(
-        catalogue=Catalogue("id"),
-        opd_name="Diskominfo",
-        timezone=ZoneInfo("Asia/Jakarta"),
-        recognizer=others,
-        punches=others,
-        admin=others,
-        enrollment=others,
-        sync=None,
-        runner=run_inline,
-        monotonic=lambda: 100.0,
-        wall_clock=lambda: MONDAY_0725_WIB,
-        result_seconds=3.0,
-        admin_idle_seconds=60.0,
-    )
+    controller = _controller()
     controller.on_fingerprint_unknown()
     result = controller.attendance.result
     assert result is not None and result.offer_pin and result.title == "Sidik jari tidak dikenali"
@@ -249,22 +242,7 @@ def test_a_kiosk_whose_sensor_cannot_be_opened_goes_on_without_it(store: Store) 
 
     from kiosk.app import _fingerprint_watcher
 
-    others = RenderOnlyServices()
-    controller = KioskController(
-        catalogue=Catalogue("id"),
-        opd_name="Diskominfo",
-        timezone=ZoneInfo("Asia/Jakarta"),
-        recognizer=others,
-        punches=others,
-        admin=others,
-        enrollment=others,
-        sync=None,
-        runner=run_inline,
-        monotonic=lambda: 100.0,
-        wall_clock=lambda: MONDAY_0725_WIB,
-        result_seconds=3.0,
-        admin_idle_seconds=60.0,
-    )
+    controller = _controller()
     cfg = HadirConfig()
     assert _fingerprint_watcher(cfg, store, controller) is None  # no port configured
     assert controller.attendance.guidance_code != "finger.error"
@@ -280,22 +258,7 @@ def test_only_a_fresh_face_snapshot_goes_with_a_fingerprint_punch(store: Store) 
     cfg = HadirConfig()
     recorder = PunchRecorder(store, rules_from_config(cfg), ClockTrust(FakeClock(MONDAY_0725_WIB)))
     t = [100.0]
-    others = RenderOnlyServices()
-    controller = KioskController(
-        catalogue=Catalogue("id"),
-        opd_name="Diskominfo",
-        timezone=ZoneInfo("Asia/Jakarta"),
-        recognizer=others,
-        punches=StorePunches(store, recorder, "id"),
-        admin=others,
-        enrollment=others,
-        sync=None,
-        runner=run_inline,
-        monotonic=lambda: t[0],
-        wall_clock=lambda: MONDAY_0725_WIB,
-        result_seconds=3.0,
-        admin_idle_seconds=60.0,
-    )
+    controller = _controller(punches=StorePunches(store, recorder, "id"), monotonic=lambda: t[0])
     jpeg = b"\xff\xd8\xff\xe0" + bytes(100)
     face = FrameAnalysis(frame_size=(640, 480), guidance="ok", snapshot_jpeg=jpeg)
     controller.on_frame_result(controller.generation, face)
