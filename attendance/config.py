@@ -76,6 +76,7 @@ class MatchSection:
     review_threshold: float = setting(0.58, min=0.0, max=2.0)
     min_margin: float = setting(0.02, min=0.0, max=2.0)
     max_cohort_ratio: float = setting(0.74, min=0.0, max=10.0)
+    max_runner_up_ratio: float = setting(0.80, min=0.0, max=10.0)
     mean_template: bool = True
     frames_required: int = setting(3, min=1, max=30)
     track_timeout_seconds: float = setting(1.0, min=0.1, max=10.0)

@@ -129,6 +129,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     print(
         f"threshold          {out['threshold']} (min margin {out['min_margin']}, "
         f"cohort ratio {out['max_cohort_ratio']}, "
+        f"runner-up ratio {out['max_runner_up_ratio']}, "
         f"mean template {'on' if out['mean_template'] else 'off'})"
     )
     print(f"false accept rate  {_fmt(out['far'])} ({out['false_accepts']})")

@@ -73,6 +73,7 @@ class MatchParams:
     review_threshold: float = 0.58
     min_margin: float = 0.02
     max_cohort_ratio: float = 0.74
+    max_runner_up_ratio: float = 0.80
     mean_template: bool = True
     frames_required: int = 3
     track_timeout_seconds: float = 1.0
@@ -84,6 +85,7 @@ class MatchParams:
             "review_threshold",
             "min_margin",
             "max_cohort_ratio",
+            "max_runner_up_ratio",
             "track_timeout_seconds",
         ):
             value = getattr(self, name)
@@ -184,7 +186,10 @@ def decide_single(result: SearchResult | None, params: MatchParams) -> Decision:
     Accept (MATCH) when distance <= threshold, margin >= min_margin and the
     distance is at most ``max_cohort_ratio`` of the cohort distance (the mean
     distance to the nearest other people: a genuine face stands out from
-    them, a stranger's nearest person does not); UNKNOWN beyond
+    them, a stranger's nearest person does not) and at most
+    ``max_runner_up_ratio`` of the distance to the best other person (a
+    stranger who resembles two enrolled look-alikes sits between them);
+    UNKNOWN beyond
     review_threshold (or nobody enrolled); REVIEW between.
     """
     if result is None:
@@ -197,6 +202,7 @@ def decide_single(result: SearchResult | None, params: MatchParams) -> Decision:
     elif (
         result.margin < params.min_margin
         or result.distance > params.max_cohort_ratio * result.cohort_distance
+        or result.distance > params.max_runner_up_ratio * result.runner_up_distance
     ):
         outcome, reason = Outcome.REVIEW, "small_margin"
     else:

@@ -161,6 +161,7 @@ def report(
         "threshold": params.threshold,
         "min_margin": params.min_margin,
         "max_cohort_ratio": params.max_cohort_ratio,
+        "max_runner_up_ratio": params.max_runner_up_ratio,
         "mean_template": params.mean_template,
         "far": at.far,
         "frr": at.frr,

@@ -23,7 +23,11 @@ from recognition.gallery import SearchResult
 
 # Explicit values, so the tests check the logic whatever the calibrated defaults are.
 PARAMS = MatchParams(
-    threshold=0.42, review_threshold=0.52, min_margin=0.06, max_cohort_ratio=10.0
+    threshold=0.42,
+    review_threshold=0.52,
+    min_margin=0.06,
+    max_cohort_ratio=10.0,
+    max_runner_up_ratio=10.0,
 )  # 3 frames, 1 s
 BOX = Box(200, 120, 320, 260)
 FPS = 1 / 8  # the recognition loop runs at about 8 frames per second
@@ -55,6 +59,7 @@ def test_params_mirror_the_config_section() -> None:
         ({"review_threshold": 0.3}, "review_threshold"),
         ({"frames_required": 0}, "frames_required"),
         ({"min_margin": -0.1}, "min_margin"),
+        ({"max_runner_up_ratio": -1.0}, "max_runner_up_ratio"),
         ({"threshold": math.nan}, "threshold"),
         ({"track_timeout_seconds": 0.0}, "track_timeout_seconds"),
         ({"gallery_scope": "everyone"}, "gallery_scope"),
@@ -73,6 +78,20 @@ def test_cohort_ratio_sends_an_indistinct_match_to_review() -> None:
     decision = decide_single(crowded, params)  # 0.40 > 0.38: not clearly this person
     assert (decision.outcome, decision.reason) == (Outcome.REVIEW, "small_margin")
     # A lone enrolled person has no cohort: only the threshold applies.
+    alone = SearchResult("a", 0.40, math.inf, None, math.inf, "t")
+    assert decide_single(alone, params).outcome is Outcome.MATCH
+
+
+def test_runner_up_ratio_sends_a_match_between_look_alikes_to_review() -> None:
+    params = dataclasses.replace(PARAMS, max_runner_up_ratio=0.8)
+    # Margin 0.08 passes min_margin (0.06), but 0.36 is 0.82 of 0.44: a stranger
+    # between two enrolled look-alikes, not clearly either of them.
+    between = SearchResult("a", 0.36, 0.08, "b", 0.44, "t", cohort_distance=0.9)
+    decision = decide_single(between, params)
+    assert (decision.outcome, decision.reason) == (Outcome.REVIEW, "small_margin")
+    assert decide_single(between, PARAMS).outcome is Outcome.MATCH  # rule off (10)
+    clear = SearchResult("a", 0.30, 0.14, "b", 0.44, "t", cohort_distance=0.9)
+    assert decide_single(clear, params).outcome is Outcome.MATCH  # 0.30 <= 0.352
     alone = SearchResult("a", 0.40, math.inf, None, math.inf, "t")
     assert decide_single(alone, params).outcome is Outcome.MATCH
 

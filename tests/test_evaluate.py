@@ -120,8 +120,8 @@ def test_impostor_on_top_of_an_enrolled_person_is_a_false_accept() -> None:
     assert r.false_rejects == 2 * 2 * (n - 2)
     assert r.frr == pytest.approx(r.false_rejects / len(attempts.genuine))
     assert r.misidentified == 0
-    # Without the margin rule the twins are accepted, some as the other twin.
-    loose = rates(attempts, MatchParams(min_margin=0.0))
+    # Without the margin and runner-up rules the twins are accepted, some as the other twin.
+    loose = rates(attempts, MatchParams(min_margin=0.0, max_runner_up_ratio=10.0))
     assert loose.false_rejects == loose.misidentified > 0
 
 
@@ -205,7 +205,11 @@ def test_repeats_report_each_split_and_their_pool() -> None:
 
 # The margin rule alone (no cohort normalisation), so the sweep moves both ways.
 NO_COHORT = MatchParams(
-    threshold=0.42, review_threshold=0.52, min_margin=0.06, max_cohort_ratio=10.0
+    threshold=0.42,
+    review_threshold=0.52,
+    min_margin=0.06,
+    max_cohort_ratio=10.0,
+    max_runner_up_ratio=10.0,
 )
 
 
