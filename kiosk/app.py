@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from kiosk.controller import KioskController
     from kiosk.engine import EngineRecognizer
     from kiosk.fingerprint import FingerprintWatcher
+    from kiosk.ports import FingerEnroller
     from kiosk.screens import KioskWindow
     from kiosk.services import GalleryLoader, StoreAdmin, WorkerSync
     from kiosk.workers import CameraMonitor, FrameWorker, TaskRunner
@@ -164,6 +165,16 @@ class Kiosk:
         self.store.close()
         if self.owns_engine:
             close_engine(self.engine)
+
+
+def _finger_enroller(watcher: FingerprintWatcher, store: Store) -> FingerEnroller:
+    """The admin screen's fingerprint enrollment, through the watcher's module."""
+    from kiosk.services import ADMIN_ACTOR
+
+    def enroll(nip: str, on_step: Callable[[str], None], cancelled: Callable[[], bool]) -> int:
+        return watcher.enroll(nip, store.audit, ADMIN_ACTOR, on_step, cancelled)
+
+    return enroll
 
 
 def _fingerprint_watcher(
@@ -342,6 +353,7 @@ def build_kiosk(
         fingerprint = _fingerprint_watcher(cfg, store, controller)
         if fingerprint is not None:
             admin.on_fingerprint_erased = fingerprint.delete_slots
+            controller.finger_enroller = _finger_enroller(fingerprint, store)
         worker = FrameWorker(grabber)
         worker.on_result = controller.on_frame_result
         worker.on_restarted = controller.on_worker_restarted

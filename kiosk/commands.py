@@ -100,6 +100,7 @@ def _finger_run(args: argparse.Namespace) -> int:
     from attendance.ids import validate_nip
     from attendance.store import Store
     from kiosk.fingerprint import enroll_finger
+    from kiosk.i18n import Catalogue
     from recognition.fingerprint import FingerprintError, FingerprintModule, open_serial
 
     cfg = config_from_args(args)
@@ -116,13 +117,14 @@ def _finger_run(args: argparse.Namespace) -> int:
         if store.employees.get(args.nip) is None:
             raise CommandError(f"no employee with NIP {args.nip} on this kiosk")
         module = FingerprintModule(open_serial(port, section.baudrate), password=section.password)
-        print("Letakkan jari, angkat, lalu letakkan lagi jari yang sama.", flush=True)
+        cat = Catalogue(cfg.device.language)
         slot = enroll_finger(
             module,
             FingerprintSlots(store.state, section.capacity),
             store.audit,
             args.nip,
             args.actor,
+            on_step=lambda step: print(cat.text(f"enroll.finger.{step}"), flush=True),
         )
     except (FingerprintError, ValueError) as exc:
         raise CommandError(str(exc)) from None

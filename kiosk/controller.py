@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+from kiosk.fingerprint import FingerAlreadyEnrolledError
 from kiosk.i18n import Catalogue
 from kiosk.ports import (
     AdminCheck,
@@ -28,6 +30,7 @@ from kiosk.ports import (
     EnrollmentService,
     EnrollmentSession,
     EnrollProgress,
+    FingerEnroller,
     Frame,
     FrameAnalysis,
     PinRejectedError,
@@ -43,6 +46,7 @@ from kiosk.state import (
     AttendanceState,
     DeviceState,
     EnrollState,
+    EnrollStep,
     FaceBox,
     GuidanceKind,
     KeypadState,
@@ -131,6 +135,13 @@ class KioskController:
         self._pin_nip = ""
         self._admin_active_until = 0.0
         self._session: EnrollmentSession | None = None
+        # Set by the composition root when a fingerprint sensor is attached.
+        self.finger_enroller: FingerEnroller | None = None
+        # The running finger enrollment (set = cancelled) and the step its
+        # worker thread last reported (read by tick()).
+        self._finger_job: threading.Event | None = None
+        self._finger_step = ""
+        self._retry_finger = False  # "retry" redoes the finger, not the face
 
         now = self._local_now()
         self.attendance = AttendanceState(
@@ -210,6 +221,8 @@ class KioskController:
             changed = True
         if self.screen == "pin" and mono > self._admin_active_until:
             self.show_attendance()
+            changed = True
+        if self._show_finger_step():
             changed = True
         if self.sync is not None and not self._sync_polling and mono >= self._next_sync_poll:
             self._poll_sync()
@@ -568,10 +581,12 @@ class KioskController:
     # ------------------------------------------------------------------ admin
     def _leave_admin(self) -> None:
         self._session = None
+        self._cancel_finger()
         self.show_attendance()
 
     def admin_select(self, item: str) -> None:
         self._touch()
+        self._cancel_finger()
         if item == "enroll":
             self.enroll = EnrollState(step="search", title=self.cat.text("enroll.search"))
             self.screen = "enroll"
@@ -624,6 +639,7 @@ class KioskController:
             self.admin_select("enroll")
             return
         log.info("enrollment consent given for %s", person.nip)
+        self._retry_finger = False
         self._session = self.enrollment.start(person)
         self._bump()
         self.enroll = EnrollState(
@@ -712,13 +728,91 @@ class KioskController:
 
         self.run(session.save, saved, failed)
 
+    def enroll_finger(self) -> None:
+        """Consent given on the consent page: enroll a finger on the sensor."""
+        self._touch()
+        person, enroller = self.enroll.person, self.finger_enroller
+        if person is None or enroller is None or self.enroll.step != "consent":
+            return
+        log.info("fingerprint enrollment consent given for %s", person.nip)
+        self._cancel_finger()
+        self._retry_finger = True
+        job = threading.Event()
+        self._finger_job = job
+        self._finger_step = "place"
+        self.enroll = EnrollState(
+            step="finger",
+            title=self.cat.text("enroll.finger.title", name=person.name),
+            person=person,
+            prompt=self.cat.text("enroll.finger.place"),
+        )
+
+        def on_step(step: str) -> None:  # the worker thread: tick() shows it
+            if not job.is_set():
+                self._finger_step = step
+
+        def saved(slot: int) -> None:
+            if self._finger_job is not job:
+                return
+            self._finger_job = None
+            self._bump()
+            self.enroll = replace(
+                self.enroll,
+                step="saved",
+                message=self.cat.text("enroll.finger.saved", name=person.name, slot=slot),
+            )
+            self._changed()
+
+        def failed(exc: BaseException) -> None:
+            if self._finger_job is not job:
+                return  # cancelled: the admin has moved on
+            self._finger_job = None
+            if isinstance(exc, FingerAlreadyEnrolledError):
+                step: EnrollStep = "duplicate"
+                message = (
+                    self.cat.text("enroll.finger.duplicate", nip=group_nip(exc.nip))
+                    if exc.nip
+                    else self.cat.text("enroll.finger.duplicate_unknown", slot=exc.slot)
+                )
+                log.warning("fingerprint enrollment of %s refused: %s", person.nip, exc)
+            else:
+                step, message = "failed", self.cat.text("result.error", reason=str(exc))
+                log.error("fingerprint enrollment failed: %s", exc)
+            self._bump()
+            self.enroll = replace(self.enroll, step=step, message=message)
+            self._changed()
+
+        self._changed()
+        self.run(lambda: enroller(person.nip, on_step, job.is_set), saved, failed)
+
+    def _cancel_finger(self) -> None:
+        if self._finger_job is not None:
+            self._finger_job.set()
+            self._finger_job = None
+            log.info("fingerprint enrollment cancelled")
+
+    def _show_finger_step(self) -> bool:
+        """Show the step the enrollment worker last reported; True if it changed."""
+        if self._finger_job is None or self.screen != "enroll" or self.enroll.step != "finger":
+            return False
+        key = f"enroll.finger.{self._finger_step}"
+        prompt = self.cat.text(key) if self.cat.has(key) else self.enroll.prompt
+        if prompt == self.enroll.prompt:
+            return False
+        self._touch()  # a person at the sensor keeps the admin screen open
+        self.enroll = replace(self.enroll, prompt=prompt)
+        return True
+
     def enroll_retry(self) -> None:
         person = self.enroll.person
         if person is None:
             self.admin_select("enroll")
             return
         self.enroll = replace(self.enroll, step="consent")
-        self.enroll_consent(True)
+        if self._retry_finger:
+            self.enroll_finger()
+        else:
+            self.enroll_consent(True)
 
     # people -----------------------------------------------------------------
     def people_search(self, query: str) -> None:

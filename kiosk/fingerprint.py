@@ -14,9 +14,25 @@ from collections.abc import Callable
 
 from attendance.fingerprints import FingerprintSlots
 from attendance.store import AuditLog
-from recognition.fingerprint import FingerprintError, FingerprintModule, ModuleRefusedError
+from recognition.fingerprint import (
+    EnrollStep,
+    FingerprintError,
+    FingerprintModule,
+    ModuleRefusedError,
+)
 
 log = logging.getLogger(__name__)
+
+
+class FingerAlreadyEnrolledError(FingerprintError):
+    """The finger matches one already in the module's library (``nip`` None: a
+    slot this kiosk has no NIP for)."""
+
+    def __init__(self, slot: int, nip: str | None) -> None:
+        self.slot = slot
+        self.nip = nip
+        owner = f"NIP {nip}" if nip else "no employee known to this kiosk"
+        super().__init__(f"this finger is already enrolled in slot {slot} ({owner})")
 
 
 def enroll_finger(
@@ -26,15 +42,33 @@ def enroll_finger(
     nip: str,
     actor: str,
     capture_attempts: int = 100,
+    *,
+    on_step: Callable[[EnrollStep], None] | None = None,
+    cancelled: Callable[[], bool] | None = None,
 ) -> int:
     """Enroll one finger of ``nip`` into the lowest free slot; returns the slot.
 
-    If the module fails, the slot is released again and the error raised.
+    A finger already in the library (this person's or anyone's) is refused
+    with :class:`FingerAlreadyEnrolledError`: one finger enrolled under two NIPs
+    would let one person punch for another. If the module fails, the slot is
+    released again and the error raised.
     """
+
+    def refuse_known_finger() -> None:
+        hit = module.search(1, 0, slots.capacity)
+        if hit is not None:
+            raise FingerAlreadyEnrolledError(hit.slot, slots.nip_of(hit.slot))
+
     module.verify_password()
     slot = slots.reserve(nip)
     try:
-        module.enroll(slot, capture_attempts)
+        module.enroll(
+            slot,
+            capture_attempts,
+            on_step=on_step,
+            check_first=refuse_known_finger,
+            cancelled=cancelled,
+        )
     except BaseException:
         slots.release_slot(slot)
         raise
@@ -51,7 +85,8 @@ class FingerprintWatcher:
     until it is lifted. A module error is reported through ``on_error`` once
     (not again until the sensor has answered in between) and polling goes on
     after ``error_pause`` seconds, so a sensor unplugged and plugged back in
-    recovers without a restart.
+    recovers without a restart. :meth:`enroll` borrows the module from the
+    polling loop for the admin screen's enrollment.
     """
 
     def __init__(
@@ -78,6 +113,8 @@ class FingerprintWatcher:
         self._failing = False
         self._to_delete: list[int] = []
         self._delete_lock = threading.Lock()
+        # Held by each look at the sensor and for a whole enrollment.
+        self._module_lock = threading.Lock()
 
     def delete_slots(self, slots: tuple[int, ...] | list[int]) -> None:
         """Any thread: delete these slots on the module (an erased person's
@@ -98,6 +135,32 @@ class FingerprintWatcher:
             if pending:
                 with self._delete_lock:
                     self._to_delete[:0] = pending
+
+    def enroll(
+        self,
+        nip: str,
+        audit: AuditLog,
+        actor: str,
+        on_step: Callable[[EnrollStep], None],
+        cancelled: Callable[[], bool],
+    ) -> int:
+        """Blocking, from a worker thread: enroll a finger of ``nip`` (see
+        :func:`enroll_finger`) while the punch polling waits. Stops with
+        ``EnrollmentCancelledError`` when ``cancelled()`` or the watcher stops."""
+        with self._module_lock:
+            try:
+                return enroll_finger(
+                    self.module,
+                    self.slots,
+                    audit,
+                    nip,
+                    actor,
+                    on_step=on_step,
+                    cancelled=lambda: cancelled() or self._stop.is_set(),
+                )
+            finally:
+                # The enrolled finger may still be on the sensor: not a punch.
+                self._finger_down = True
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="fingerprint", daemon=True)
@@ -132,7 +195,12 @@ class FingerprintWatcher:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                self.poll_once()
+                if not self._module_lock.acquire(timeout=self.poll_seconds):
+                    continue  # an enrollment has the module
+                try:
+                    self.poll_once()
+                finally:
+                    self._module_lock.release()
                 if self._failing:
                     log.info("fingerprint sensor answers again")
                 self._failing = False

@@ -92,7 +92,7 @@ _ID: Final[Mapping[str, str]] = {
     "enroll.consent.title": "Persetujuan data biometrik",
     "enroll.consent.body": (
         "Sesuai UU No. 27 Tahun 2022 tentang Pelindungan Data Pribadi, data "
-        "wajah adalah data pribadi yang bersifat spesifik. Data ini hanya "
+        "wajah dan sidik jari adalah data pribadi yang bersifat spesifik. Data ini hanya "
         "dipakai untuk absensi di {opd}, disimpan terenkripsi, dan dapat "
         "dihapus kapan saja atas permintaan Anda."
     ),
@@ -110,6 +110,18 @@ _ID: Final[Mapping[str, str]] = {
     "enroll.saved": "Wajah {name} tersimpan ({count} sampel)",
     "enroll.retry": "Ulangi",
     "enroll.cancel": "Batal",
+    "enroll.finger.agree": "Setuju, daftarkan sidik jari",
+    "enroll.finger.title": "Pendaftaran sidik jari: {name}",
+    "enroll.finger.place": "Letakkan satu jari di sensor",
+    "enroll.finger.lift": "Angkat jari",
+    "enroll.finger.place_again": "Letakkan lagi jari yang sama",
+    "enroll.finger.smudged": "Sidik jari kurang jelas. Angkat, bersihkan jari, lalu letakkan lagi",
+    "enroll.finger.storing": "Menyimpan...",
+    "enroll.finger.saved": "Sidik jari {name} tersimpan (slot {slot})",
+    "enroll.finger.duplicate": "Sidik jari ini sudah terdaftar untuk NIP {nip}",
+    "enroll.finger.duplicate_unknown": (
+        "Sidik jari ini sudah ada di sensor (slot {slot}) tanpa pegawai di kiosk ini"
+    ),
     "people.search": "Cari pegawai",
     "people.templates": "{count} sampel",
     "people.enrolled": "didaftarkan {date}",
@@ -229,8 +241,8 @@ _EN: Final[Mapping[str, str]] = {
     "enroll.choose": "Choose",
     "enroll.consent.title": "Consent to biometric data",
     "enroll.consent.body": (
-        "Under Law No. 27 of 2022 on Personal Data Protection, face data is "
-        "specific personal data. It is used only for attendance at {opd}, "
+        "Under Law No. 27 of 2022 on Personal Data Protection, face and "
+        "fingerprint data are specific personal data. It is used only for attendance at {opd}, "
         "stored encrypted, and can be erased at any time at your request."
     ),
     "enroll.consent.agree": "I agree",
@@ -247,6 +259,18 @@ _EN: Final[Mapping[str, str]] = {
     "enroll.saved": "Face of {name} saved ({count} samples)",
     "enroll.retry": "Retry",
     "enroll.cancel": "Cancel",
+    "enroll.finger.agree": "I agree, enroll a fingerprint",
+    "enroll.finger.title": "Fingerprint enrollment: {name}",
+    "enroll.finger.place": "Place one finger on the sensor",
+    "enroll.finger.lift": "Lift your finger",
+    "enroll.finger.place_again": "Place the same finger again",
+    "enroll.finger.smudged": "The print is unclear. Lift, wipe your finger and place it again",
+    "enroll.finger.storing": "Saving...",
+    "enroll.finger.saved": "Fingerprint of {name} saved (slot {slot})",
+    "enroll.finger.duplicate": "This finger is already enrolled for NIP {nip}",
+    "enroll.finger.duplicate_unknown": (
+        "This finger is already in the sensor (slot {slot}) with no employee on this kiosk"
+    ),
     "people.search": "Find an employee",
     "people.templates": "{count} samples",
     "people.enrolled": "enrolled {date}",

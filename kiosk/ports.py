@@ -165,6 +165,21 @@ class SyncService(Protocol):
     def sync_now(self) -> None: ...
 
 
+class FingerEnroller(Protocol):
+    """Enrolls one finger of ``nip`` on the kiosk's sensor and returns its slot.
+
+    Blocking (run it off the UI thread). ``on_step`` is called on that thread
+    with what the person should do next (``place``, ``lift``, ``place_again``,
+    ``smudged``, ``storing``); ``cancelled`` is polled and stops the
+    enrollment. Raises ``recognition.fingerprint.FingerprintError`` (or its
+    subclasses ``EnrollmentCancelledError`` and ``kiosk.fingerprint.FingerAlreadyEnrolledError``).
+    """
+
+    def __call__(
+        self, nip: str, on_step: Callable[[str], None], cancelled: Callable[[], bool]
+    ) -> int: ...
+
+
 class Runner(Protocol):
     """Runs ``fn`` off the UI thread; exactly one callback follows on the UI thread."""
 

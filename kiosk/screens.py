@@ -198,8 +198,10 @@ class EnrollScreen(QWidget):
         self.consent_body = _label("body")
         self.agree = big_button(cat.text("enroll.consent.agree"), "primaryButton")
         self.decline = big_button(cat.text("enroll.consent.decline"))
+        self.agree_finger = big_button(cat.text("enroll.finger.agree"), "primaryButton")
         self.agree.clicked.connect(lambda: ctl.enroll_consent(True))
         self.decline.clicked.connect(lambda: ctl.enroll_consent(False))
+        self.agree_finger.clicked.connect(ctl.enroll_finger)
         consent = QWidget()
         cl = QVBoxLayout(consent)
         cl.setContentsMargins(0, 0, 0, 0)
@@ -208,6 +210,7 @@ class EnrollScreen(QWidget):
         row = QHBoxLayout()
         row.addWidget(self.decline)
         row.addWidget(self.agree)
+        row.addWidget(self.agree_finger)
         cl.addLayout(row)
         self.pages.addWidget(consent)
 
@@ -280,6 +283,7 @@ class EnrollScreen(QWidget):
             person = st.person
             self.consent_person.setText(f"{person.name} · {person.nip}" if person else "")
             self.consent_body.setText(st.body)
+            self.agree_finger.setVisible(self.ctl.finger_enroller is not None)
         elif st.step == "capture":
             self.pages.setCurrentIndex(2)
             self.prompt.setText(st.prompt)
@@ -288,9 +292,9 @@ class EnrollScreen(QWidget):
             self.progress.setValue(st.done)
             self.camera.set_box(st.face_box)
             self.save.setEnabled(st.total > 0 and st.done >= st.total)
-        else:
+        else:  # finger (the prompt), duplicate, saved, failed
             self.pages.setCurrentIndex(3)
-            self.message.setText(st.message)
+            self.message.setText(st.prompt if st.step == "finger" else st.message)
             if self.message.property("kind") != st.step:
                 self.message.setProperty("kind", st.step)
                 self.message.style().unpolish(self.message)

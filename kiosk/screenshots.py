@@ -280,6 +280,15 @@ def render_all(out_dir: Path, language: str = "id", shared: Path | None = None) 
                 message=cat.text("enroll.saved", name=who.name, count=5),
             ),
         ),
+        (
+            "17f-enroll-finger",
+            lambda: enroll(
+                step="finger",
+                title=cat.text("enroll.finger.title", name=who.name),
+                person=who,
+                prompt=cat.text("enroll.finger.place_again"),
+            ),
+        ),
         ("18-people", lambda: _people_scene(ctl, people)),
         ("19-device", lambda: _device_scene(ctl)),
     ]

@@ -17,7 +17,7 @@ Screen = Literal["attendance", "pin", "admin_pin", "admin_menu", "enroll", "peop
 GuidanceKind = Literal["info", "warn", "challenge", "error", "busy"]
 SyncMode = Literal["online", "offline", "disabled", "unregistered"]
 ResultKind = Literal["success", "duplicate", "not_recognised", "error"]
-EnrollStep = Literal["search", "consent", "capture", "duplicate", "saved", "failed"]
+EnrollStep = Literal["search", "consent", "capture", "finger", "duplicate", "saved", "failed"]
 
 
 @dataclass(frozen=True)

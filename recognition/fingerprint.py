@@ -26,8 +26,9 @@ from __future__ import annotations
 
 import logging
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +96,20 @@ class ModuleRefusedError(FingerprintError):
         self.code = code
         text = CONFIRMATION.get(code, f"unknown confirmation code 0x{code:02x}")
         super().__init__(f"fingerprint module: {text} (instruction 0x{instruction:02x})")
+
+
+class EnrollmentCancelledError(FingerprintError):
+    """The enrollment was stopped by the host (the admin left the screen)."""
+
+    def __init__(self) -> None:
+        super().__init__("fingerprint enrollment cancelled")
+
+
+#: What the person at the sensor is asked to do next during :meth:`FingerprintModule.enroll`.
+EnrollStep = Literal["place", "lift", "place_again", "smudged", "storing"]
+
+#: Poor images tolerated per capture before enrollment gives up.
+ENROLL_IMAGE_RETRIES = 3
 
 
 class Transport(Protocol):
@@ -284,23 +299,58 @@ class FingerprintModule:
         self.image_to_buffer(1)
         return self.search(1, 0, library_size)
 
-    def enroll(self, slot: int, capture_attempts: int = 50) -> None:
-        """Two captures of one finger (lifted in between) combined and stored in ``slot``."""
+    def enroll(
+        self,
+        slot: int,
+        capture_attempts: int = 50,
+        *,
+        on_step: Callable[[EnrollStep], None] | None = None,
+        check_first: Callable[[], None] | None = None,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> None:
+        """Two captures of one finger (lifted in between) combined and stored in ``slot``.
+
+        ``on_step`` hears what the person should do next; ``check_first`` runs
+        once the first image is in char buffer 1 (a duplicate search, which may
+        raise to refuse the finger); ``cancelled`` is polled between captures
+        and stops the enrollment with :class:`EnrollmentCancelledError`. A smudged
+        image asks for the finger again, up to ``ENROLL_IMAGE_RETRIES`` times.
+        """
+        step = on_step or (lambda _step: None)
+        stop = cancelled or (lambda: False)
         for buffer in (1, 2):
-            for _ in range(capture_attempts):
-                if self.capture():
+            step("place" if buffer == 1 else "place_again")
+            for retry in range(ENROLL_IMAGE_RETRIES + 1):
+                self._wait_for(True, capture_attempts, stop)
+                try:
+                    self.image_to_buffer(buffer)
                     break
-            else:
-                raise FingerprintError("no finger was placed on the sensor")
-            self.image_to_buffer(buffer)
+                except ModuleRefusedError:
+                    if retry == ENROLL_IMAGE_RETRIES:
+                        raise
+                    step("smudged")
+                    self._wait_for(False, capture_attempts, stop)
             if buffer == 1:
-                for _ in range(capture_attempts):  # the finger must be lifted in between
-                    if not self.capture():
-                        break
-                else:
-                    raise FingerprintError("the finger was not lifted between the two captures")
+                if check_first is not None:
+                    check_first()
+                step("lift")
+                self._wait_for(False, capture_attempts, stop)
+        step("storing")
         self.create_model()
         self.store(slot, 1)
+
+    def _wait_for(self, finger: bool, attempts: int, cancelled: Callable[[], bool]) -> None:
+        """Capture until a finger is (``finger``) or is no longer on the sensor."""
+        for _ in range(attempts):
+            if cancelled():
+                raise EnrollmentCancelledError()
+            if self.capture() == finger:
+                return
+        raise FingerprintError(
+            "no finger was placed on the sensor"
+            if finger
+            else "the finger was not lifted between the two captures"
+        )
 
 
 def _buffer(buffer: int) -> int:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -18,14 +21,16 @@ from attendance.fingerprints import FingerprintSlots
 from attendance.recorder import PunchRecorder, rules_from_config
 from attendance.store import EmployeeRecord, Store
 from kiosk.controller import KioskController
-from kiosk.fingerprint import FingerprintWatcher, enroll_finger
+from kiosk.fingerprint import FingerAlreadyEnrolledError, FingerprintWatcher, enroll_finger
 from kiosk.i18n import Catalogue
 from kiosk.ports import PunchService, run_inline
 from kiosk.screenshots import RenderOnlyServices
 from kiosk.services import StorePunches
-from recognition.fingerprint import FingerprintError, FingerprintModule
+from kiosk.state import PersonRow
+from recognition.fingerprint import EnrollmentCancelledError, FingerprintError, FingerprintModule
 from recognition.fingerprint_fake import FakeFingerprintModule, template_of
 
+T = TypeVar("T")
 SITI = "198703152010011002"
 BUDI = "199001012015022001"
 MONDAY_0725_WIB = datetime(2026, 11, 30, 0, 25, tzinfo=UTC)
@@ -270,3 +275,232 @@ def test_only_a_fresh_face_snapshot_goes_with_a_fingerprint_punch(store: Store) 
     with sqlite3.connect(store.data_dir / DB_FILENAME) as conn:
         rows = conn.execute("SELECT nip, snapshot IS NOT NULL FROM punches ORDER BY seq").fetchall()
     assert rows == [(SITI, 1), (BUDI, 0)]
+
+
+def test_a_finger_enrolled_for_someone_is_refused_for_anyone_else(store: Store) -> None:
+    fake = FakeFingerprintModule()
+    slots = FingerprintSlots(store.state, capacity=10)
+    module = FingerprintModule(fake)
+    fake.script = [None, "siti-index", None, "siti-index"]
+    assert enroll_finger(module, slots, store.audit, SITI, "it") == 0
+    audited = len(store.audit.recent(50))
+    # Budi presents Siti's finger: one finger under two NIPs would punch for both.
+    fake.script = ["siti-index"]
+    with pytest.raises(FingerAlreadyEnrolledError, match=f"slot 0 \\(NIP {SITI}\\)") as info:
+        enroll_finger(module, slots, store.audit, BUDI, "it")
+    assert (info.value.slot, info.value.nip) == (0, SITI)
+    assert slots.all() == {0: SITI} and set(fake.library) == {0}  # slot 1 released
+    assert len(store.audit.recent(50)) == audited  # nothing enrolled, nothing audited
+    # A template left in the module by an earlier installation: no NIP to name.
+    fake.library[7] = template_of("old-kiosk")
+    fake.script = ["old-kiosk"]
+    with pytest.raises(FingerAlreadyEnrolledError) as info:
+        enroll_finger(module, slots, store.audit, BUDI, "it")
+    assert (info.value.slot, info.value.nip) == (7, None)
+
+
+def test_enrollment_reports_each_step_and_asks_again_after_a_smudge(store: Store) -> None:
+    fake = FakeFingerprintModule()
+    slots = FingerprintSlots(store.state)
+    steps: list[str] = []
+
+    def on_step(step: str) -> None:
+        steps.append(step)
+        if step == "smudged":
+            fake.smudged = False  # the finger was wiped
+
+    fake.smudged = True
+    fake.script = ["budi-thumb", None, "budi-thumb", None, "budi-thumb"]
+    slot = enroll_finger(FingerprintModule(fake), slots, store.audit, BUDI, "it", on_step=on_step)
+    assert steps == ["place", "smudged", "lift", "place_again", "storing"]
+    assert fake.library[slot] == template_of("budi-thumb")
+
+
+def test_a_cancelled_enrollment_stops_and_frees_its_slot(store: Store) -> None:
+    fake = FakeFingerprintModule()
+    slots = FingerprintSlots(store.state)
+    captures: list[str] = []
+    cancel = threading.Event()
+
+    def on_step(step: str) -> None:
+        captures.append(step)
+        if step == "lift":
+            cancel.set()  # the admin leaves while the finger is still down
+
+    fake.script = [None, "siti-index"]  # placed once, never lifted
+    with pytest.raises(EnrollmentCancelledError):
+        enroll_finger(
+            FingerprintModule(fake),
+            slots,
+            store.audit,
+            SITI,
+            "it",
+            on_step=on_step,
+            cancelled=cancel.is_set,
+        )
+    assert captures == ["place", "lift"]
+    assert slots.all() == {} and fake.library == {}
+
+
+class _SlowLine:
+    """The fake module behind a slow serial line (each command takes ``delay``
+    seconds), so a test thread can watch an enrollment's steps as they happen."""
+
+    def __init__(self, fake: FakeFingerprintModule, delay: float) -> None:
+        self.fake = fake
+        self.delay = delay
+
+    def write(self, data: bytes, /) -> int:
+        threading.Event().wait(self.delay)
+        return self.fake.write(data)
+
+    def read(self, size: int = 1) -> bytes:
+        return self.fake.read(size)
+
+    def reset_input_buffer(self) -> None:
+        self.fake.reset_input_buffer()
+
+
+def _wait_until(condition: Callable[[], bool], pump: Callable[[], None]) -> None:
+    for _ in range(500):
+        pump()
+        if condition():
+            return
+        threading.Event().wait(0.01)
+    raise AssertionError("condition not reached in 5 s")
+
+
+def test_admin_screen_enrolls_a_finger_while_the_watcher_runs(store: Store) -> None:
+    """Consent page -> "place" / "lift" / "place again" prompts -> saved, with the
+    watcher polling for punches on its own thread all along; the finger left on
+    the sensor afterwards is not a punch."""
+    fake = FakeFingerprintModule()
+    slots = FingerprintSlots(store.state)
+    punches: list[str] = []
+    watcher = FingerprintWatcher(
+        FingerprintModule(_SlowLine(fake, 0.02)),
+        slots,
+        on_match=lambda nip, score: punches.append(nip),
+        on_unknown=lambda: punches.append("unknown"),
+        on_error=lambda reason: punches.append(reason),
+        poll_seconds=0.01,
+    )
+    ui: list[Callable[[], None]] = []  # callbacks waiting for the "UI thread"
+
+    def runner(
+        fn: Callable[[], T], on_ok: Callable[[T], None], on_error: Callable[[BaseException], None]
+    ) -> None:
+        def work() -> None:
+            try:
+                value = fn()
+            except Exception as exc:
+                ui.append(functools.partial(on_error, exc))
+                return
+            ui.append(functools.partial(on_ok, value))
+
+        threading.Thread(target=work, daemon=True).start()
+
+    def pump() -> None:
+        while ui:
+            ui.pop(0)()
+        controller.tick()
+
+    controller = KioskController(
+        catalogue=Catalogue("id"),
+        opd_name="Diskominfo",
+        timezone=ZoneInfo("Asia/Jakarta"),
+        recognizer=RenderOnlyServices(),
+        punches=RenderOnlyServices(),
+        admin=RenderOnlyServices(),
+        enrollment=RenderOnlyServices(),
+        sync=None,
+        runner=runner,
+        monotonic=lambda: 100.0,
+        wall_clock=lambda: MONDAY_0725_WIB,
+        admin_idle_seconds=60.0,
+    )
+    controller.finger_enroller = lambda nip, on_step, cancelled: watcher.enroll(
+        nip, store.audit, "kiosk-admin", on_step, cancelled
+    )
+    watcher.start()
+    try:
+        controller.admin_select("enroll")
+        controller.enroll_choose(PersonRow(SITI, "Siti Aminah", "DISKOMINFO"))
+        controller.enroll_finger()
+        assert controller.enroll.step == "finger"
+        assert controller.enroll.prompt == "Letakkan satu jari di sensor"
+        fake.place("siti-index")
+        _wait_until(lambda: controller.enroll.prompt == "Angkat jari", pump)
+        fake.lift()
+        _wait_until(lambda: controller.enroll.prompt == "Letakkan lagi jari yang sama", pump)
+        fake.place("siti-index")
+        _wait_until(lambda: controller.enroll.step == "saved", pump)
+        assert controller.enroll.message == "Sidik jari Siti Aminah tersimpan (slot 0)"
+        assert slots.all() == {0: SITI} and fake.library[0] == template_of("siti-index")
+        # (A touch before the enrollment took the module may have been polled.)
+        punches.clear()
+        threading.Event().wait(0.2)  # the watcher polls again, the finger still down
+        assert punches == []
+        fake.lift()
+        threading.Event().wait(0.2)  # the watcher sees the finger lifted
+        fake.place("siti-index")
+        _wait_until(lambda: punches == [SITI], pump)
+    finally:
+        watcher.stop()
+    entry = store.audit.recent(1)[0]
+    assert (entry["actor"], entry["action"], entry["target"]) == (
+        "kiosk-admin",
+        "enroll_fingerprint",
+        SITI,
+    )
+
+
+def test_admin_screen_names_the_owner_of_a_known_finger_and_cancels_on_leaving(
+    store: Store,
+) -> None:
+    fake = FakeFingerprintModule()
+    slots = FingerprintSlots(store.state)
+    fake.library[slots.reserve(SITI)] = template_of("siti-index")
+    watcher = FingerprintWatcher(
+        FingerprintModule(fake), slots, lambda n, s: None, lambda: None, lambda r: None
+    )
+    deferred: list[Callable[[], None]] = []
+
+    def later(
+        fn: Callable[[], T], on_ok: Callable[[T], None], on_error: Callable[[BaseException], None]
+    ) -> None:
+        def task() -> None:
+            try:
+                value = fn()
+            except Exception as exc:
+                on_error(exc)
+                return
+            on_ok(value)
+
+        deferred.append(task)
+
+    controller = _controller()
+    controller.run = later
+    controller.finger_enroller = lambda nip, on_step, cancelled: watcher.enroll(
+        nip, store.audit, "kiosk-admin", on_step, cancelled
+    )
+    budi = PersonRow(BUDI, "Budi Santoso", "DISKOMINFO")
+    controller.admin_select("enroll")
+    deferred.clear()  # the roster search (no admin service here)
+    controller.enroll_choose(budi)
+    fake.script = ["siti-index"]
+    controller.enroll_finger()
+    deferred.pop()()
+    assert controller.enroll.step == "duplicate"
+    assert controller.enroll.message == (
+        "Sidik jari ini sudah terdaftar untuk NIP 19870315 201001 1 002"
+    )
+    # Leaving the screen cancels a running enrollment: no slot, no late result.
+    controller.enroll_retry()
+    controller.enroll_finger()
+    controller.admin_select("menu")
+    fake.script = [None, "budi-thumb", None, "budi-thumb"]
+    deferred.pop()()
+    assert controller.screen == "admin_menu"
+    assert controller.enroll == replace(controller.enroll, step="finger")  # no late result
+    assert slots.all() == {0: SITI} and set(fake.library) == {0}

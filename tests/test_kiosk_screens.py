@@ -23,7 +23,8 @@ def test_screenshots_cover_every_screen_at_both_sizes(qtbot: Any, tmp_path: Path
     paths = render_all(tmp_path, "id", None)
     names = {p.name.rsplit("-", 1)[0] for p in paths}
     for screen in ("ready", "success", "duplicate", "pin-nip", "admin-pin", "enroll-consent",
-                   "enroll-capture", "enroll-duplicate", "people", "device"):  # fmt: skip
+                   "enroll-capture", "enroll-duplicate", "enroll-finger", "people",
+                   "device"):  # fmt: skip
         assert any(n.endswith(screen) for n in names), screen
     assert len(paths) == len(names) * len(SIZES)
     for path in paths:
