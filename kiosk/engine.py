@@ -172,6 +172,7 @@ class EngineRecognizer:
             margin=_finite(decision.margin) if matched else None,
             liveness=live_text if matched else None,
             snapshot_jpeg=snapshot,
+            candidate_nip=decision.person_id if verdict == "review" else None,
         )
 
     def _liveness(self, landmarks: object, now: float) -> tuple[str, str | None, str | None]:

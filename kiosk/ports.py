@@ -40,6 +40,8 @@ class FrameAnalysis:
     margin: float | None = None
     liveness: str | None = None
     snapshot_jpeg: bytes | None = None
+    # decision "review": the nearest enrolled person (offered for NIP + PIN)
+    candidate_nip: str | None = None
 
 
 class Recognizer(Protocol):

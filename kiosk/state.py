@@ -50,6 +50,9 @@ class ResultState:
     note: str = ""
     snapshot_jpeg: bytes | None = None
     offer_pin: bool = False
+    # A borderline face's nearest person: the PIN keypad opens for this NIP
+    # (never shown on the card; back on an empty PIN asks for another NIP).
+    pin_nip: str = ""
 
 
 @dataclass(frozen=True)

@@ -7,14 +7,20 @@ service call) proves these paths never reach a service.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from attendance.clock import ClockTrust, FakeClock
+from attendance.config import HadirConfig
+from attendance.recorder import PunchRecorder, rules_from_config
+from attendance.store import EmployeeRecord, Store
 from kiosk.controller import KioskController
 from kiosk.i18n import Catalogue
 from kiosk.ports import FrameAnalysis, SyncInfo, run_inline
 from kiosk.screenshots import RenderOnlyServices
+from kiosk.services import StorePunches
 from kiosk.state import FaceBox
 
 
@@ -146,3 +152,53 @@ def test_english_screens() -> None:
     box = FaceBox(1, 1, 5, 5, ok=False)
     ctl.on_frame_result(ctl.generation, FrameAnalysis((640, 480), box, guidance="too_far"))
     assert ctl.attendance.guidance_text == "Come closer to the camera"
+
+
+def test_a_borderline_face_opens_the_pin_keypad_for_its_nearest_person(tmp_path: Path) -> None:
+    """REVIEW: the card's PIN button asks straight for the PIN of the nearest
+    person (no 18 digits to type); back on an empty PIN asks for another NIP."""
+    siti, budi = "198703152010011002", "199001012015022001"
+    store = Store.open(tmp_path, device_id="kiosk-07")
+    store.employees.upsert_many(
+        [
+            EmployeeRecord(siti, "Siti Aminah", "DINKES", "PNS"),
+            EmployeeRecord(budi, "Budi Santoso", "DINKES", "PNS"),
+        ]
+    )
+    store.employees.set_pin(siti, "482913")
+    clock = FakeClock(datetime(2026, 11, 30, 0, 25, tzinfo=UTC))
+    recorder = PunchRecorder(store, rules_from_config(HadirConfig()), ClockTrust(clock))
+    ctl = make(Clock())
+    ctl.punches = StorePunches(store, recorder, "id")
+    review = FrameAnalysis((640, 480), decision="review", candidate_nip=siti)
+    ctl.on_frame_result(ctl.generation, review)
+    result = ctl.attendance.result
+    assert result is not None and result.offer_pin and result.pin_nip == siti
+    assert siti not in (result.title + result.note + result.name)  # not on the card
+    ctl.open_pin()
+    assert ctl.keypad.prompt == "Masukkan PIN"
+    assert ctl.keypad.title.endswith("19870315 201001 1 002")
+    for d in "482913":
+        ctl.keypad_key(d)
+    ctl.keypad_key("ok")
+    assert ctl.attendance.result is not None and ctl.attendance.result.kind == "success"
+    assert ctl.attendance.result.name == "Siti Aminah"
+    # Not Siti: back on the empty PIN gives an empty NIP keypad.
+    ctl.show_attendance()
+    ctl.on_frame_result(ctl.generation, review)
+    ctl.open_pin()
+    ctl.keypad_key("back")
+    assert (ctl.keypad.prompt, ctl.keypad.shown) == ("Masukkan NIP (18 digit)", "")
+    for d in budi:
+        ctl.keypad_key(d)
+    ctl.keypad_key("ok")
+    assert ctl.keypad.title.endswith("19900101 201502 2 001")
+    ctl.keypad_key("back")  # a typed NIP comes back to be corrected
+    assert ctl.keypad.shown == "19900101 201502 2 001"
+    # An unknown face (no nearest person) asks for the NIP first.
+    ctl.show_attendance()
+    ctl.on_frame_result(ctl.generation, FrameAnalysis((640, 480), decision="unknown"))
+    assert ctl.attendance.result is not None and ctl.attendance.result.pin_nip == ""
+    ctl.open_pin()
+    assert ctl.keypad.prompt == "Masukkan NIP (18 digit)"
+    store.close()

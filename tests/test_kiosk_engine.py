@@ -72,3 +72,30 @@ def test_a_real_head_turn_passes_the_kiosk_challenge_with_yunet(
     assert analysis.decision == "match", analysis
     assert analysis.nip == NIP
     assert analysis.liveness is not None and analysis.liveness.startswith(f"passed:{kind}:")
+
+
+def test_a_borderline_face_names_its_nearest_person_only_for_the_pin_keypad(
+    shared_data: Path, yunet_engine: FaceEngine
+) -> None:
+    frames = _frames(shared_data / "video" / "head-pose-face-detection-female.mp4")
+    vectors = [
+        r.embedding
+        for r in (yunet_engine.analyze(to_rgb(f)) for f in frames[-4:])
+        if r.embedding is not None
+    ]
+    assert vectors
+    gallery = GalleryHolder(
+        Gallery.build([Template(NIP, v, str(i)) for i, v in enumerate(vectors)])
+    )
+    # Her own face, but every distance falls in the review band (above 0.05).
+    params = MatchParams(threshold=0.05, review_threshold=0.9)
+    liveness = LivenessParams(challenge="never")
+    recognizer = EngineRecognizer(yunet_engine, gallery, params, liveness, rng=random.Random(1))
+    probes = frames[: len(frames) // 2]  # other frames than the enrolled ones
+    for i in range(int(8 * FPS)):
+        analysis = recognizer.analyse(probes[i % len(probes)], i / FPS)
+        if analysis.decision != "pending":
+            break
+    assert analysis.decision == "review", analysis
+    assert analysis.candidate_nip == NIP
+    assert analysis.nip is None and analysis.distance is None  # not a match
