@@ -353,7 +353,7 @@ def build_kiosk(
         fingerprint = _fingerprint_watcher(cfg, store, controller)
         if fingerprint is not None:
             admin.on_fingerprint_erased = fingerprint.delete_slots
-            controller.finger_enroller = _finger_enroller(fingerprint, store)
+            controller.attach_finger_enroller(_finger_enroller(fingerprint, store))
         worker = FrameWorker(grabber)
         worker.on_result = controller.on_frame_result
         worker.on_restarted = controller.on_worker_restarted

@@ -136,7 +136,7 @@ class KioskController:
         self._pin_suggested = False  # _pin_nip came from a borderline face
         self._admin_active_until = 0.0
         self._session: EnrollmentSession | None = None
-        # Set by the composition root when a fingerprint sensor is attached.
+        # Set through attach_finger_enroller when a fingerprint sensor is attached.
         self.finger_enroller: FingerEnroller | None = None
         # The running finger enrollment (set = cancelled) and the step its
         # worker thread last reported (read by tick()).
@@ -806,6 +806,18 @@ class KioskController:
 
         self._changed()
         self.run(lambda: enroller(person.nip, on_step, job.is_set), saved, failed)
+
+    def attach_finger_enroller(self, enroller: FingerEnroller) -> None:
+        """A fingerprint sensor is attached: offer finger enrollment (before the
+        window is built, so the admin menu names it)."""
+        self.finger_enroller = enroller
+        self.admin_menu = replace(
+            self.admin_menu,
+            items=tuple(
+                (key, self.cat.text("admin.menu.enroll_finger") if key == "enroll" else text)
+                for key, text in self.admin_menu.items
+            ),
+        )
 
     def _cancel_finger(self) -> None:
         if self._finger_job is not None:

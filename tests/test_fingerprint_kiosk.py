@@ -419,9 +419,13 @@ def test_admin_screen_enrolls_a_finger_while_the_watcher_runs(store: Store) -> N
         wall_clock=lambda: MONDAY_0725_WIB,
         admin_idle_seconds=60.0,
     )
-    controller.finger_enroller = lambda nip, on_step, cancelled: watcher.enroll(
-        nip, store.audit, "kiosk-admin", on_step, cancelled
+    assert dict(controller.admin_menu.items)["enroll"] == "Daftarkan wajah"
+    controller.attach_finger_enroller(
+        lambda nip, on_step, cancelled: watcher.enroll(
+            nip, store.audit, "kiosk-admin", on_step, cancelled
+        )
     )
+    assert dict(controller.admin_menu.items)["enroll"] == "Daftarkan wajah / sidik jari"
     watcher.start()
     try:
         controller.admin_select("enroll")
@@ -481,8 +485,10 @@ def test_admin_screen_names_the_owner_of_a_known_finger_and_cancels_on_leaving(
 
     controller = _controller()
     controller.run = later
-    controller.finger_enroller = lambda nip, on_step, cancelled: watcher.enroll(
-        nip, store.audit, "kiosk-admin", on_step, cancelled
+    controller.attach_finger_enroller(
+        lambda nip, on_step, cancelled: watcher.enroll(
+            nip, store.audit, "kiosk-admin", on_step, cancelled
+        )
     )
     budi = PersonRow(BUDI, "Budi Santoso", "DISKOMINFO")
     controller.admin_select("enroll")
