@@ -15,6 +15,7 @@ from collections.abc import Callable
 from attendance.fingerprints import FingerprintSlots
 from attendance.store import AuditLog
 from recognition.fingerprint import (
+    ENROLL_WAIT_SECONDS,
     EnrollStep,
     FingerprintError,
     FingerprintModule,
@@ -41,7 +42,7 @@ def enroll_finger(
     audit: AuditLog,
     nip: str,
     actor: str,
-    capture_attempts: int = 100,
+    wait_seconds: float = ENROLL_WAIT_SECONDS,
     *,
     on_step: Callable[[EnrollStep], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
@@ -64,7 +65,7 @@ def enroll_finger(
     try:
         module.enroll(
             slot,
-            capture_attempts,
+            wait_seconds,
             on_step=on_step,
             check_first=refuse_known_finger,
             cancelled=cancelled,

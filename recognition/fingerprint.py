@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import struct
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol
@@ -110,6 +111,10 @@ EnrollStep = Literal["place", "lift", "place_again", "smudged", "storing"]
 
 #: Poor images tolerated per capture before enrollment gives up.
 ENROLL_IMAGE_RETRIES = 3
+#: How long enrollment waits for a finger to be placed or lifted.
+ENROLL_WAIT_SECONDS = 20.0
+#: Pause between two captures while waiting (the module answers "no finger" at once).
+CAPTURE_PAUSE_SECONDS = 0.05
 
 
 class Transport(Protocol):
@@ -302,7 +307,7 @@ class FingerprintModule:
     def enroll(
         self,
         slot: int,
-        capture_attempts: int = 50,
+        wait_seconds: float = ENROLL_WAIT_SECONDS,
         *,
         on_step: Callable[[EnrollStep], None] | None = None,
         check_first: Callable[[], None] | None = None,
@@ -315,13 +320,16 @@ class FingerprintModule:
         raise to refuse the finger); ``cancelled`` is polled between captures
         and stops the enrollment with :class:`EnrollmentCancelledError`. A smudged
         image asks for the finger again, up to ``ENROLL_IMAGE_RETRIES`` times.
+        Each wait (finger down, finger lifted) gives up after ``wait_seconds``:
+        a time, not a number of captures, because a module takes anything from
+        a few to a few hundred milliseconds per capture.
         """
         step = on_step or (lambda _step: None)
         stop = cancelled or (lambda: False)
         for buffer in (1, 2):
             step("place" if buffer == 1 else "place_again")
             for retry in range(ENROLL_IMAGE_RETRIES + 1):
-                self._wait_for(True, capture_attempts, stop)
+                self._wait_for(True, wait_seconds, stop)
                 try:
                     self.image_to_buffer(buffer)
                     break
@@ -329,23 +337,27 @@ class FingerprintModule:
                     if retry == ENROLL_IMAGE_RETRIES:
                         raise
                     step("smudged")
-                    self._wait_for(False, capture_attempts, stop)
+                    self._wait_for(False, wait_seconds, stop)
             if buffer == 1:
                 if check_first is not None:
                     check_first()
                 step("lift")
-                self._wait_for(False, capture_attempts, stop)
+                self._wait_for(False, wait_seconds, stop)
         step("storing")
         self.create_model()
         self.store(slot, 1)
 
-    def _wait_for(self, finger: bool, attempts: int, cancelled: Callable[[], bool]) -> None:
+    def _wait_for(self, finger: bool, seconds: float, cancelled: Callable[[], bool]) -> None:
         """Capture until a finger is (``finger``) or is no longer on the sensor."""
-        for _ in range(attempts):
+        deadline = time.monotonic() + seconds
+        while True:
             if cancelled():
                 raise EnrollmentCancelledError()
             if self.capture() == finger:
                 return
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(CAPTURE_PAUSE_SECONDS)
         raise FingerprintError(
             "no finger was placed on the sensor"
             if finger

@@ -9,13 +9,18 @@ a capture to a stored template when both come from the same finger.
 
 Test hooks: :meth:`place`/:meth:`lift` a finger, :attr:`smudged` (the next
 image is too poor), :attr:`silent` (unplugged: commands are lost, nothing answers),
-:attr:`corrupt_next` (the next reply has a bad checksum).
+:attr:`corrupt_next` (the next reply has a bad checksum). :class:`PtyBridge`
+serves the fake on a pseudo-terminal for the real serial path.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
+import select
 import struct
+import threading
+import tty
 
 from recognition.fingerprint import (
     DEFAULT_ADDRESS,
@@ -269,3 +274,56 @@ class FakeFingerprintModule:
         if pid == PID_END:
             self._buffers[buffer] = bytes(data) if data.startswith(_MAGIC) else None
             self._download = None
+
+
+class PtyBridge:
+    """Serves a :class:`FakeFingerprintModule` on a pseudo-terminal (POSIX).
+
+    The kiosk, ``hadir fingerprint`` and ``hadir fingerprint-enroll`` then
+    reach it through the real serial path (pyserial on a tty) exactly as they
+    reach a module on ``/dev/ttyUSB0``::
+
+        with PtyBridge(fake) as port:  # e.g. "/dev/pts/5"
+            ...
+
+    A thread copies bytes between the terminal and the fake. Test hooks on the
+    fake (``place``, ``lift``, ``script``...) may be used from any thread.
+    """
+
+    def __init__(self, fake: FakeFingerprintModule) -> None:
+        self.fake = fake
+        self.path = ""
+        self._master = -1
+        self._slave = -1
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> str:
+        self._master, self._slave = os.openpty()
+        tty.setraw(self._slave)  # no echo, no line editing: bytes as sent
+        self.path = os.ttyname(self._slave)
+        self._thread = threading.Thread(target=self._run, name="fake-fingerprint", daemon=True)
+        self._thread.start()
+        return self.path
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5.0)
+        os.close(self._master)
+        os.close(self._slave)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            ready, _, _ = select.select([self._master], [], [], 0.02)
+            if not ready:
+                continue
+            try:
+                data = os.read(self._master, 4096)
+            except OSError:  # nobody has the terminal open right now
+                self._stop.wait(0.02)
+                continue
+            self.fake.write(data)
+            reply = self.fake.read(1 << 16)
+            if reply:
+                os.write(self._master, reply)

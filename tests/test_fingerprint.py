@@ -118,10 +118,10 @@ def test_unplugged_or_noisy_module() -> None:
     # A finger that is never lifted between the two enrollment captures.
     fake.place("x")
     with pytest.raises(FingerprintError, match="not lifted"):
-        module.enroll(1, capture_attempts=3)
+        module.enroll(1, wait_seconds=0.2)
     fake.lift()
     with pytest.raises(FingerprintError, match="no finger was placed"):
-        module.enroll(1, capture_attempts=3)
+        module.enroll(1, wait_seconds=0.2)
 
 
 def test_a_template_is_copied_between_two_modules() -> None:

@@ -98,7 +98,7 @@ def test_enrollment_stores_the_finger_and_audits_it(store: Store) -> None:
     # Nobody puts a finger down: the error is raised and the slot is free again.
     fake.lift()
     with pytest.raises(FingerprintError, match="no finger"):
-        enroll_finger(FingerprintModule(fake), slots, store.audit, BUDI, "it", capture_attempts=3)
+        enroll_finger(FingerprintModule(fake), slots, store.audit, BUDI, "it", wait_seconds=0.2)
     assert slots.all() == {0: SITI}
 
 

@@ -423,3 +423,54 @@ def test_crashed_recognition_is_reported_on_screen_and_restarted(
     qtbot.waitUntil(lambda: kiosk.worker.frames_processed > processed + 3, timeout=10000)
     assert kiosk.worker.alive
     qtbot.waitUntil(lambda: ctl.attendance.guidance_code == "ready", timeout=10000)
+
+
+def test_fingerprint_enrolled_at_the_admin_screen_then_punches(
+    qtbot: Any, shared_data: Path, engine: Any, make_kiosk: Any
+) -> None:
+    """A sensor on a serial line (the simulated module behind a pseudo-terminal):
+    enroll Dewi's finger through the admin screens, then her touch punches her in."""
+    from recognition.fingerprint_fake import FakeFingerprintModule, PtyBridge
+
+    fake = FakeFingerprintModule()
+    with PtyBridge(fake) as port:
+        cfg = kiosk_config()
+        cfg = replace(cfg, fingerprint=replace(cfg.fingerprint, port=port, poll_seconds=0.05))
+        prepare_store(cfg, shared_data, engine, enroll=False)
+        empty_hall = np.zeros((480, 640, 3), np.uint8)
+        kiosk = make_kiosk(cfg, [empty_hall])
+        ctl = kiosk.controller
+        _enter_admin(qtbot, kiosk, ADMIN_PIN)
+        qtbot.waitUntil(lambda: ctl.screen == "admin_menu", timeout=10000)
+        enroll_button = kiosk.window.menu.buttons["enroll"]
+        assert enroll_button.text() == "Daftarkan wajah / sidik jari"
+        enroll_button.click()
+        kiosk.window.enroll.query.setText("Dewi")
+        lst = kiosk.window.enroll.candidates
+        qtbot.waitUntil(lambda: lst.count() == 1, timeout=5000)
+        lst.itemClicked.emit(lst.item(0))
+        assert ctl.enroll.step == "consent"
+        assert kiosk.window.enroll.agree_finger.isVisibleTo(kiosk.window)
+        kiosk.window.enroll.agree_finger.click()
+        assert ctl.enroll.step == "finger"
+        message = kiosk.window.enroll.message
+        assert message.text() == "Letakkan satu jari di sensor"
+        fake.place("dewi-index")
+        qtbot.waitUntil(lambda: message.text() == "Angkat jari", timeout=10000)
+        fake.lift()
+        qtbot.waitUntil(lambda: message.text() == "Letakkan lagi jari yang sama", timeout=10000)
+        fake.place("dewi-index")
+        qtbot.waitUntil(lambda: ctl.enroll.step == "saved", timeout=10000)
+        assert message.text() == "Sidik jari Dewi tersimpan (slot 0)"
+        fake.lift()
+        kiosk.window.menu.buttons["exit"].click()
+        assert ctl.screen == "attendance"
+        time.sleep(0.3)  # the watcher sees the sensor empty
+        fake.place("dewi-index")
+        qtbot.waitUntil(lambda: ctl.attendance.result is not None, timeout=10000)
+        result = ctl.attendance.result
+        assert result.kind == "success" and result.name == "Dewi"
+        with kiosk.store.db.read() as conn:
+            rows = conn.exec_driver_sql("SELECT nip, verify_mode FROM punches").all()
+        assert [tuple(r) for r in rows] == [(NIP_C, "fingerprint")]
+        kiosk.stop()
