@@ -1,5 +1,9 @@
 """Admin PIN and employee fallback PINs: slow hashes and a lockout.
 
+The same :class:`AdminGuard` schedule guards each employee's NIP + PIN
+punches (per NIP, with ``attendance.store.EmployeePinAttempts``), so a
+colleague cannot try PIN after PIN for someone else.
+
 PINs are stored as ``scrypt$n$r$p$salt_b64$hash_b64`` (``hashlib.scrypt``,
 16-byte random salt, 32-byte hash, standard base64). Verification is
 constant-time. A PIN is 4 to 12 ASCII digits.
@@ -169,10 +173,13 @@ class AdminCheck:
 class AdminGuard:
     """Checks the admin PIN with a lockout that grows after repeated failures."""
 
-    def __init__(self, store: AdminStateStore, clock: Clock, admin: AdminSection) -> None:
+    def __init__(
+        self, store: AdminStateStore, clock: Clock, admin: AdminSection, what: str = "admin PIN"
+    ) -> None:
         self.store = store
         self.clock = clock
         self.admin = admin
+        self.what = what  # for the log: "admin PIN", "PIN of one employee"
 
     def is_set(self) -> bool:
         return self.store.load().pin_hash is not None
@@ -218,7 +225,7 @@ class AdminGuard:
         locked_until = now + timedelta(seconds=lock) if lock > 0 else None
         self.store.save(replace(state, failures=failures, locked_until=locked_until))
         if locked_until is not None:
-            log.warning("admin PIN failed %d times; locked for %.0f s", failures, lock)
+            log.warning("%s failed %d times; locked for %.0f s", self.what, failures, lock)
             return self._locked(locked_until, now)
         return AdminCheck("wrong", attempts_left=self._left(failures))
 

@@ -279,6 +279,48 @@ class SqliteAdminStateStore:
             set_state(conn, self.KEY, raw)
 
 
+class EmployeePinAttempts:
+    """:class:`attendance.admin.AdminStateStore` for one NIP's PIN punches.
+
+    The PIN hash comes from the roster (None for an unknown or inactive NIP or
+    one without a PIN); wrong attempts and the lockout live in ``device_state``
+    (one JSON map, ``pin_attempts``), so a restart does not reset them.
+    """
+
+    KEY = "pin_attempts"
+
+    def __init__(self, db: Database, nip: str) -> None:
+        self._db = db
+        self.nip = nip
+
+    def load(self) -> AdminState:
+        with self._db.read() as conn:
+            row = conn.execute(
+                select(Employee.pin_hash, Employee.active).where(Employee.nip == self.nip)
+            ).first()
+            raw = get_state(conn, self.KEY)
+        entry = json.loads(raw).get(self.nip, {}) if raw else {}
+        until = entry.get("locked_until")
+        return AdminState(
+            failures=int(entry.get("failures", 0)),
+            locked_until=datetime.fromisoformat(until) if until else None,
+            pin_hash=row[0] if row is not None and row[1] and row[0] else None,
+        )
+
+    def save(self, state: AdminState) -> None:
+        with self._db.write() as conn:
+            raw = get_state(conn, self.KEY)
+            data = json.loads(raw) if raw else {}
+            if state.failures == 0 and state.locked_until is None:
+                data.pop(self.nip, None)
+            else:
+                data[self.nip] = {
+                    "failures": state.failures,
+                    "locked_until": state.locked_until.isoformat() if state.locked_until else None,
+                }
+            set_state(conn, self.KEY, json.dumps(data, sort_keys=True))
+
+
 @dataclass(frozen=True)
 class EraseResult:
     nip: str
@@ -360,6 +402,10 @@ class Store:
 
     def __exit__(self, *_exc: object) -> None:
         self.close()
+
+    def pin_attempts(self, nip: str) -> EmployeePinAttempts:
+        """Wrong-PIN count and lockout of one NIP (see :class:`EmployeePinAttempts`)."""
+        return EmployeePinAttempts(self.db, nip)
 
     def punch_count(self) -> int:
         with self.db.read() as conn:

@@ -339,7 +339,9 @@ def build_kiosk(
             opd_name=cfg.device.opd_name,
             timezone=tz,
             recognizer=recognizer,
-            punches=StorePunches(store, recorder, cfg.device.language),
+            punches=StorePunches(
+                store, recorder, cfg.device.language, lockout=cfg.admin, clock=sys_clock
+            ),
             admin=admin,
             enrollment=enrollment,
             sync=sync,

@@ -33,6 +33,7 @@ from kiosk.ports import (
     FingerEnroller,
     Frame,
     FrameAnalysis,
+    PinLockedError,
     PinRejectedError,
     PunchOutcome,
     PunchService,
@@ -573,7 +574,12 @@ class KioskController:
 
     def _pin_failed(self, exc: BaseException) -> None:
         self._busy = False
-        if isinstance(exc, PinRejectedError):
+        if isinstance(exc, PinLockedError):
+            log.info("PIN punch refused: this NIP's PIN is locked")
+            minutes = max(1, math.ceil(exc.retry_after_seconds / 60))
+            self.keypad = self._keypad_state(self.cat.text("pin.locked", minutes=minutes))
+            self._changed()
+        elif isinstance(exc, PinRejectedError):
             log.info("PIN punch refused")
             self.keypad = self._keypad_state(self.cat.text("pin.wrong"))
             self._changed()

@@ -69,6 +69,14 @@ class PinRejectedError(Exception):
     """Unknown NIP or wrong PIN (deliberately not saying which)."""
 
 
+class PinLockedError(PinRejectedError):
+    """Too many wrong PINs for this NIP: its PIN punches wait ``retry_after_seconds``."""
+
+    def __init__(self, retry_after_seconds: float) -> None:
+        super().__init__(f"PIN locked for {retry_after_seconds:.0f} s")
+        self.retry_after_seconds = retry_after_seconds
+
+
 class PunchService(Protocol):
     def record_face(
         self,

@@ -19,10 +19,14 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from attendance.admin import AdminGuard, PinHashError
+from attendance.clock import Clock, SystemClock
+from attendance.config import AdminSection
 from kiosk.engine import CapturedSample
 from kiosk.ports import (
     AdminCheck,
     DeviceInfo,
+    PinLockedError,
     PinRejectedError,
     PunchOutcome,
     SyncInfo,
@@ -31,7 +35,6 @@ from kiosk.state import PersonRow, SyncMode
 from recognition.gallery import Gallery, GalleryHolder
 
 if TYPE_CHECKING:
-    from attendance.admin import AdminGuard
     from attendance.clock import ClockTrust
     from attendance.recorder import PunchRecorder, RecordResult
     from attendance.store import Store
@@ -40,6 +43,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ADMIN_ACTOR = "kiosk-admin"
+# Audit actor of NIP + PIN attempts at the keypad (whoever stands there).
+PIN_ACTOR = "kiosk-keypad"
 EXPORT_FROM = date(2000, 1, 1)
 
 
@@ -93,10 +98,22 @@ class GalleryLoader:
 class StorePunches:
     """:class:`kiosk.ports.PunchService` over the real recorder."""
 
-    def __init__(self, store: Store, recorder: PunchRecorder, language: str) -> None:
+    def __init__(
+        self,
+        store: Store,
+        recorder: PunchRecorder,
+        language: str,
+        *,
+        lockout: AdminSection | None = None,
+        clock: Clock | None = None,
+    ) -> None:
         self.store = store
         self.recorder = recorder
         self.language = language
+        # Wrong PINs per NIP before that NIP's PIN punches are locked ([admin]).
+        self.lockout = lockout or AdminSection()
+        self.clock = clock or SystemClock()
+        self._pin_lock = threading.Lock()  # one check's read-modify-write at a time
 
     def _outcome(self, r: RecordResult, verify_mode: str) -> PunchOutcome:
         from attendance.rules import describe
@@ -138,7 +155,24 @@ class StorePunches:
         return self._outcome(result, "fingerprint")
 
     def record_pin(self, nip: str, pin: str, snapshot_jpeg: bytes | None) -> PunchOutcome:
-        if not self.store.employees.verify_pin(nip, pin):
+        guard = AdminGuard(
+            self.store.pin_attempts(nip), self.clock, self.lockout, "PIN of one employee"
+        )
+        with self._pin_lock:
+            try:
+                check = guard.check(pin)
+            except PinHashError:
+                log.error("stored PIN hash of one employee is malformed; PIN refused")
+                raise PinRejectedError("unknown NIP or wrong PIN") from None
+        if check.outcome == "locked":
+            seconds = round(check.retry_after_seconds)
+            self.store.audit.record(PIN_ACTOR, "pin_locked", nip, f"retry_after={seconds}s")
+            raise PinLockedError(check.retry_after_seconds)
+        if not check.ok:
+            if check.outcome == "wrong":  # an enrolled NIP: someone tried its PIN
+                self.store.audit.record(
+                    PIN_ACTOR, "pin_wrong", nip, f"attempts_left={check.attempts_left}"
+                )
             raise PinRejectedError("unknown NIP or wrong PIN")
         result = self.recorder.record(nip, "pin", snapshot_jpeg=snapshot_jpeg)
         log.info("PIN punch %s (%s)", result.kind, result.punch_id or "duplicate")

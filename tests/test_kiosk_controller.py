@@ -202,3 +202,57 @@ def test_a_borderline_face_opens_the_pin_keypad_for_its_nearest_person(tmp_path:
     ctl.open_pin()
     assert ctl.keypad.prompt == "Masukkan NIP (18 digit)"
     store.close()
+
+
+def test_wrong_pins_lock_that_nip_and_the_lock_survives_a_restart(tmp_path: Path) -> None:
+    """A colleague trying PIN after PIN for someone else: after [admin]
+    max_attempts wrong PINs that NIP's PIN punches wait, even a restart later;
+    every attempt is in the audit log (never the PIN)."""
+    siti = "198703152010011002"
+    store = Store.open(tmp_path, device_id="kiosk-07")
+    store.employees.upsert(EmployeeRecord(siti, "Siti Aminah", "DINKES", "PNS"))
+    store.employees.set_pin(siti, "482913")
+    clock = FakeClock(datetime(2026, 11, 30, 0, 25, tzinfo=UTC))
+    cfg = HadirConfig()
+    ctl = make(Clock())
+
+    def punches(s: Store) -> StorePunches:
+        recorder = PunchRecorder(s, rules_from_config(cfg), ClockTrust(clock))
+        return StorePunches(s, recorder, "id", lockout=cfg.admin, clock=clock)
+
+    def try_pin(pin: str) -> None:
+        ctl.open_pin()
+        for d in siti + "+" + pin:
+            ctl.keypad_key("ok" if d == "+" else d)
+        ctl.keypad_key("ok")
+
+    ctl.punches = punches(store)
+    for _ in range(cfg.admin.max_attempts - 1):
+        try_pin("111111")
+        assert ctl.keypad.error == "NIP atau PIN salah"
+    try_pin("111111")
+    locked = "Terlalu banyak PIN salah untuk NIP ini. Coba lagi dalam 1 menit"
+    assert ctl.keypad.error == locked
+    try_pin("482913")  # the right PIN, but locked: not even compared
+    assert ctl.keypad.error == locked
+    store.close()
+    store = Store.open(tmp_path, device_id="kiosk-07")  # the kiosk restarts
+    ctl.punches = punches(store)
+    clock.advance(cfg.admin.lockout_seconds - 1)
+    try_pin("482913")
+    assert ctl.keypad.error == locked
+    clock.advance(2)
+    try_pin("482913")
+    assert ctl.attendance.result is not None and ctl.attendance.result.kind == "success"
+    actions = [(e["action"], e["detail"]) for e in reversed(store.audit.recent(20))]
+    assert actions == [
+        ("pin_wrong", "attempts_left=4"),
+        ("pin_wrong", "attempts_left=3"),
+        ("pin_wrong", "attempts_left=2"),
+        ("pin_wrong", "attempts_left=1"),
+        ("pin_locked", "retry_after=30s"),
+        ("pin_locked", "retry_after=30s"),
+        ("pin_locked", "retry_after=1s"),
+    ]
+    assert store.pin_attempts(siti).load().failures == 0  # a right PIN clears the count
+    store.close()
