@@ -21,7 +21,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from PySide6.QtCore import QObject, QTimer, Signal, Slot
+from PySide6.QtCore import QMetaObject, QObject, Qt, QTimer, Slot
 
 from kiosk.ports import Frame
 
@@ -35,25 +35,30 @@ Processor = Callable[[Frame, float], object]
 class _Bridge(QObject):
     """Carries (callback, value) from any thread to the thread this object lives in.
 
-    Python objects travel through a locked deque, and the queued signal
-    carries no arguments: passing ``object`` arguments through a queued
-    cross-thread signal corrupted reference counts in PySide6 (a crash at
-    interpreter exit, "bool_dealloc").
-    """
+    Python objects travel through a locked deque; a queued
+    ``QMetaObject.invokeMethod`` of ``_drain`` wakes the receiving thread.
 
-    _ready = Signal()
+    Not ``Signal.emit`` and not ``QCoreApplication.postEvent``: in PySide6
+    6.12 ``SignalInstance.emit()`` returns ``True`` without taking a
+    reference, and ``postEvent`` returns ``None`` the same way, so every call
+    steals one reference from ``True`` (or ``None``). A kiosk posting a few
+    frame results a second used up ``True``'s roughly 10,000 references in
+    about 40 minutes and died with "Fatal Python error: bool_dealloc".
+    ``invokeMethod`` does not leak (``tests/test_kiosk_workers.py`` counts).
+    """
 
     def __init__(self) -> None:
         super().__init__()
         self._items: deque[tuple[Callable[[Any], None], Any]] = deque()
         self._lock = threading.Lock()
-        self._ready.connect(self._drain)
 
     def post(self, callback: Callable[[Any], None], value: Any) -> None:
         """Any thread: run ``callback(value)`` on this object's thread."""
         with self._lock:
+            wake = not self._items  # a drain is already queued otherwise
             self._items.append((callback, value))
-        self._ready.emit()
+        if wake:
+            QMetaObject.invokeMethod(self, "_drain", Qt.ConnectionType.QueuedConnection)
 
     @Slot()
     def _drain(self) -> None:
@@ -117,12 +122,9 @@ class FrameWorker(QObject):
     ``set_processor(generation, processor)`` is called on the UI thread when
     the controller's wishes change; results are emitted with the generation
     they were computed for, so the controller drops stale ones. A processor
-    that raises ends the thread; ``crashed`` is emitted and the worker starts
-    again after ``restart_seconds``.
+    that raises ends the thread; ``on_crashed`` hears why (on the UI thread)
+    and the worker starts again after ``restart_seconds``, then ``on_restarted``.
     """
-
-    crashed = Signal(str)
-    restarted = Signal()
 
     def __init__(
         self,
@@ -146,12 +148,11 @@ class FrameWorker(QObject):
         self.frames_processed = 0
         self.crashes = 0
         self.last_step_seconds = 0.0
-        # Callbacks run on the UI thread (the signals are queued to this object).
+        # Callbacks run on the UI thread (posted through the bridge).
         self.on_result: Callable[[int, object], None] | None = None
+        self.on_crashed: Callable[[str], None] | None = None
         self.on_restarted: Callable[[], None] | None = None
         self._bridge = _Bridge()
-        self.crashed.connect(self._on_crashed)
-        self.restarted.connect(self._announce_restart)
 
     def set_processor(self, generation: int, processor: Processor | None) -> None:
         with self._wake:
@@ -200,7 +201,7 @@ class FrameWorker(QObject):
             except Exception as exc:
                 self.crashes += 1
                 log.exception("frame processing crashed; restarting the worker")
-                self.crashed.emit(f"{type(exc).__name__}: {exc}")
+                self._bridge.post(self._crashed, f"{type(exc).__name__}: {exc}")
                 return
             self.last_step_seconds = self._clock() - started
             self.frames_processed += 1
@@ -210,13 +211,9 @@ class FrameWorker(QObject):
         if self.on_result is not None:
             self.on_result(*item)
 
-    @Slot()
-    def _announce_restart(self) -> None:
-        if self.on_restarted is not None:
-            self.on_restarted()
-
-    @Slot(str)
-    def _on_crashed(self, reason: str) -> None:
+    def _crashed(self, reason: str) -> None:
+        if self.on_crashed is not None:
+            self.on_crashed(reason)
         if self._stop.is_set():
             return
         QTimer.singleShot(self._restart_ms, self._restart)
@@ -229,32 +226,29 @@ class FrameWorker(QObject):
         self._thread = None
         self.start()
         log.info("recognition worker restarted")
-        self.restarted.emit()
+        if self.on_restarted is not None:
+            self.on_restarted()
 
 
-class CameraMonitor(QObject):
+class CameraMonitor:
     """Moves grabber status callbacks (grabber thread) onto the UI thread as ``ok`` flags."""
 
-    changed = Signal(bool, str)
-
     def __init__(self) -> None:
-        super().__init__()
         self.on_change: Callable[[bool], None] | None = None
         self.ok = True
         self.reason = ""
-        self.changed.connect(self._deliver)
+        self._bridge = _Bridge()
 
-    @Slot(bool, str)
-    def _deliver(self, ok: bool, reason: str) -> None:
-        self.ok, self.reason = ok, reason
+    def _deliver(self, item: tuple[bool, str]) -> None:
+        self.ok, self.reason = item
         if self.on_change is not None:
-            self.on_change(ok)
+            self.on_change(item[0])
 
     def on_status(self, status: Any) -> None:
         """Called on the grabber thread."""
         state = getattr(getattr(status, "state", None), "value", "")
         ok = state in ("running", "starting")
-        self.changed.emit(ok, str(getattr(status, "reason", "")))
+        self._bridge.post(self._deliver, (ok, str(getattr(status, "reason", ""))))
 
 
 class MainThreadPoster:
