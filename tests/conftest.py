@@ -43,18 +43,3 @@ def shared_models() -> Path:
     if not (path / "face_detection_yunet_2023mar.onnx").is_file():
         pytest.skip(f"YuNet model not found in {path}")
     return path
-
-
-def pytest_unconfigure(config: pytest.Config) -> None:
-    """Skip the interpreter's final garbage collection of the test process.
-
-    After the Qt kiosk tests, the last collection at interpreter exit has hit
-    a reference-count error inside a C extension ("bool_dealloc"), aborting
-    pytest with status 134 after every test had passed. The kiosk process
-    itself exits cleanly (``hadir kiosk --demo --exit-after N`` returns 0);
-    freezing the surviving objects keeps that exit-time collection away from
-    them. Tracked as a known issue in the closing notes.
-    """
-    import gc
-
-    gc.freeze()

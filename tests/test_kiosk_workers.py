@@ -137,3 +137,42 @@ def test_posting_to_the_ui_thread_leaks_no_reference_to_true_or_none(qtbot: Any)
     assert got == list(range(n))  # all delivered, in order
     # Other code may hold or drop a few references meanwhile; a leak would be -n.
     assert all(a - b > -n // 10 for a, b in zip(after, before, strict=True)), (before, after)
+
+
+def test_the_qt_binding_keeps_its_references_to_none_and_true(qtbot: Any) -> None:
+    """PySide6 6.12.0 on Python 3.11 dropped a reference to None on every void
+    call (setText, update, each QPainter call in a paint event) and to True on
+    every ``Signal.emit()``: the kiosk's ~45,000 references to None lasted
+    about four minutes of preview painting ("none_dealloc"). pyproject.toml
+    excludes that release; this guards any other against the same bug."""
+    import sys
+
+    from PySide6.QtCore import QObject, Signal
+    from PySide6.QtWidgets import QLabel
+
+    from kiosk.widgets import CameraView
+
+    class Pinger(QObject):
+        ping = Signal()
+
+    label, view, pinger = QLabel("x"), CameraView(), Pinger()
+    qtbot.addWidget(label)
+    qtbot.addWidget(view)
+    view.resize(320, 240)
+    view.show()
+    pinger.ping.connect(lambda: None)
+    frame = np.zeros((240, 320, 3), np.uint8)
+    n = 500
+
+    def refs() -> tuple[int, int, int]:
+        return sys.getrefcount(None), sys.getrefcount(True), sys.getrefcount(False)
+
+    before = refs()
+    for i in range(n):
+        label.setText(str(i % 2))
+        view.show_frame(frame)
+        view.grab()  # renders: a paint event, QPainter calls
+        pinger.ping.emit()
+    after = refs()
+    assert view.frames_painted >= n
+    assert all(a - b > -n // 10 for a, b in zip(after, before, strict=True)), (before, after)
