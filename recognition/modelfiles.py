@@ -35,15 +35,20 @@ def file_sha256(path: Path) -> str:
 
 
 def model_paths() -> dict[str, Path]:
-    """Files of dlib's models in ``face_recognition_models``: five, sixtyeight, resnet."""
-    import warnings
+    """Files of dlib's models in ``face_recognition_models``: five, sixtyeight, resnet.
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import face_recognition_models as frm
+    The package is found, not imported: its ``__init__`` imports
+    ``pkg_resources``, which scans every installed distribution and costs the
+    kiosk about 16 MB of memory and a part of its start-up time.
+    """
+    import importlib.util
 
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("face_recognition_models is not installed (dlib's model files)")
+    models = Path(next(iter(spec.submodule_search_locations))) / "models"
     return {
-        "five": Path(frm.pose_predictor_five_point_model_location()),
-        "sixtyeight": Path(frm.pose_predictor_model_location()),
-        "resnet": Path(frm.face_recognition_model_location()),
+        "five": models / "shape_predictor_5_face_landmarks.dat",
+        "sixtyeight": models / "shape_predictor_68_face_landmarks.dat",
+        "resnet": models / "dlib_face_recognition_resnet_model_v1.dat",
     }

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ from alembic.script import ScriptDirectory
 
 from attendance.db import (
     DB_FILENAME,
+    SCHEMA_HEAD,
     Database,
     DatabaseRefusedError,
     _migration_config,
@@ -22,6 +25,7 @@ from attendance.db import (
 from attendance.models import APPLICATION_ID, Base
 
 NIP = "198703152010011002"
+REPO = Path(__file__).resolve().parent.parent
 
 
 def _revisions() -> list[str]:
@@ -38,7 +42,20 @@ def _schema_diff(db: Database) -> list[object]:
 def test_at_least_two_revisions_in_a_line() -> None:
     revs = _revisions()
     assert len(revs) >= 2
-    assert revs[-1] == head_revision()
+    assert revs[-1] == head_revision() == SCHEMA_HEAD
+
+
+def test_an_up_to_date_database_opens_without_alembic(tmp_path: Path) -> None:
+    open_database(tmp_path).dispose()  # created and migrated
+    code = (
+        "import sys; from pathlib import Path; from attendance.db import open_database; "
+        f"open_database(Path({str(tmp_path)!r})).dispose(); "
+        "print('alembic' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO
+    )
+    assert out.stdout.strip() == "False"
 
 
 def test_from_empty_matches_the_models(tmp_path: Path) -> None:
