@@ -1,4 +1,5 @@
-"""Commands of the kiosk package: ``kiosk``, ``screenshots``, ``bench-kiosk``.
+"""Commands of the kiosk package: ``kiosk``, ``fingerprint-enroll``, ``lookalikes``,
+``screenshots``, ``bench-kiosk``.
 
 Top-level imports stay light; Qt and the engine load inside ``run``.
 """
@@ -134,12 +135,80 @@ def _finger_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _lookalike_args(p: argparse.ArgumentParser) -> None:
+    add_config_argument(p)
+    add_data_dir_argument(p)
+    p.add_argument(
+        "--max-distance",
+        type=float,
+        default=None,
+        help="report pairs at most this far apart (default: [recognition.match] threshold)",
+    )
+    p.add_argument("--actor", default="cli", help="who asked (audit log)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _lookalike_run(args: argparse.Namespace) -> int:
+    import json
+
+    from attendance.db import StoreError
+    from attendance.store import Store
+    from recognition.gallery import look_alikes
+
+    cfg = config_from_args(args)
+    match = cfg.recognition.match
+    limit = match.threshold if args.max_distance is None else args.max_distance
+    if not 0.0 <= limit <= 2.0:
+        raise CommandError(f"--max-distance must be between 0 and 2, got {limit}")
+    scope = cfg.device.opd_code if match.gallery_scope == "opd" else None
+    try:
+        store = Store.from_config(cfg)
+    except StoreError as exc:
+        raise CommandError(str(exc)) from None
+    try:
+        rows = store.templates.all_for_scope(scope)
+        pairs = look_alikes([nip for nip, _, _ in rows], [v for _, _, v in rows], limit)
+        names = {nip: (e.name if (e := store.employees.get(nip)) else "") for nip, _, _ in rows}
+        store.audit.record(args.actor, "look_alikes", "", f"pairs={len(pairs)} max={limit}")
+    finally:
+        store.close()
+    out = {
+        "templates": len(rows),
+        "people": len(names),
+        "max_distance": limit,
+        "pairs": [
+            {"distance": round(d, 4), "a": a, "a_name": names[a], "b": b, "b_name": names[b]}
+            for a, b, d in pairs
+        ],
+    }
+    if args.json:
+        print(json.dumps(out))
+        return 0
+    print(f"{len(rows)} templates of {len(names)} people in this kiosk's gallery")
+    if not pairs:
+        print(f"no two people closer than {limit}")
+        return 0
+    print(f"{len(pairs)} pairs of people closer than {limit} (they may be taken for each other):")
+    for a, b, d in pairs:
+        print(f"  {d:.3f}  {a} {names[a]}  ~  {b} {names[b]}")
+    print(
+        "Check their punches' snapshots, prefer a fingerprint for them, or lower "
+        "[recognition.match] max_runner_up_ratio (see README, accuracy)."
+    )
+    return 0
+
+
 COMMANDS: dict[str, Command] = {
     "kiosk": Command("run the attendance kiosk (PySide6)", _kiosk_args, _kiosk_run),
     "fingerprint-enroll": Command(
         "enroll an employee's finger into the kiosk's fingerprint module",
         _finger_args,
         _finger_run,
+    ),
+    "lookalikes": Command(
+        "list enrolled people whose faces are close enough to be taken for each other",
+        _lookalike_args,
+        _lookalike_run,
     ),
     "screenshots": Command(
         "render every kiosk screen at 800x480 and 1024x600 to PNG",

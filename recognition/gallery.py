@@ -489,6 +489,39 @@ class GalleryHolder:
         return self.gallery.search(vector)
 
 
+def look_alikes(
+    persons: Sequence[str], matrix: npt.ArrayLike, max_distance: float, *, block: int = 256
+) -> list[tuple[str, str, float]]:
+    """Pairs of different people whose closest two templates are at most
+    ``max_distance`` apart: ``(person_a, person_b, distance)`` with
+    ``person_a < person_b``, closest first.
+
+    These are the people a kiosk may take for each other (dlib puts some
+    unrelated faces as close as two photos of one person). Exact (float64),
+    in blocks of ``block`` templates so 10,000 templates need no N x N matrix.
+    """
+    x = np.asarray(matrix, dtype=np.float64)
+    if x.ndim != 2 or (x.size and x.shape[1] != EMBEDDING_DIM) or len(persons) != len(x):
+        raise ValueError(f"need one person per row of an (N, {EMBEDDING_DIM}) matrix")
+    if not math.isfinite(max_distance) or max_distance < 0:
+        raise ValueError(f"max_distance must be a finite number >= 0, got {max_distance!r}")
+    ids, owner = np.unique(np.asarray(persons, dtype=object), return_inverse=True)
+    norms = (x * x).sum(axis=1)
+    limit = max_distance * max_distance
+    best: dict[tuple[int, int], float] = {}
+    for lo in range(0, len(x), block):
+        d2 = norms[lo : lo + block, None] - 2.0 * (x[lo : lo + block] @ x.T) + norms[None, :]
+        d2[owner[lo : lo + block, None] == owner[None, :]] = np.inf
+        # The expanded form rounds: keep a margin, then decide on the exact distance.
+        for r, c in zip(*np.nonzero(d2 <= limit * (1 + 1e-9) + 1e-9), strict=True):
+            a, b = sorted((int(owner[lo + r]), int(owner[c])))
+            dist = math.sqrt(float(((x[lo + r] - x[c]) ** 2).sum()))
+            if dist <= max_distance and dist < best.get((a, b), math.inf):
+                best[(a, b)] = dist
+    pairs = [(str(ids[a]), str(ids[b]), d) for (a, b), d in best.items()]
+    return sorted(pairs, key=lambda t: (t[2], t[0], t[1]))
+
+
 def bench_search(
     n_templates: int, repeats: int, rng: np.random.Generator, per_person: int = 5
 ) -> float:

@@ -24,6 +24,7 @@ from recognition.gallery import (
     Template,
     bench_search,
     check_vector,
+    look_alikes,
 )
 
 # Components in dlib's range; float32 so the brute force sees exactly what the gallery stores.
@@ -411,3 +412,35 @@ def test_mean_template_is_the_average_of_a_persons_samples() -> None:
         mean_templates=True,
     )
     assert len(built) == 4 and built.row_persons.count("a") == 3
+
+
+@settings(max_examples=100, deadline=None)
+@given(data=st.data(), gallery_data=galleries())
+def test_look_alikes_equal_brute_force(
+    data: st.DataObject, gallery_data: tuple[list[str], np.ndarray]
+) -> None:
+    person_ids, matrix = gallery_data
+    closest: dict[tuple[str, str], float] = {}
+    for i, (a, u) in enumerate(zip(person_ids, matrix, strict=True)):
+        for b, v in zip(person_ids[i + 1 :], matrix[i + 1 :], strict=True):
+            if a != b:
+                key = (min(a, b), max(a, b))
+                d = math.sqrt(float(((u.astype(np.float64) - v.astype(np.float64)) ** 2).sum()))
+                closest[key] = min(closest.get(key, math.inf), d)
+    # A cut among the real pair distances, so some pairs fall on each side.
+    cut = data.draw(st.sampled_from(sorted(closest.values()) or [0.5]))
+    block = data.draw(st.integers(1, 8))  # blocks smaller than the gallery too
+    got = look_alikes(person_ids, matrix, cut, block=block)
+    want = sorted((a, b, d) for (a, b), d in closest.items() if d <= cut)
+    assert sorted((a, b) for a, b, _ in got) == [(a, b) for a, b, _ in want]
+    assert all(close(d, closest[(a, b)]) for a, b, d in got)
+    assert [d for _, _, d in got] == sorted(d for _, _, d in got)  # closest first
+    assert all(a < b for a, b, _ in got)
+
+
+def test_look_alikes_refuses_bad_input() -> None:
+    with pytest.raises(ValueError, match="one person per row"):
+        look_alikes(["a"], np.zeros((2, EMBEDDING_DIM), np.float32), 0.5)
+    with pytest.raises(ValueError, match="max_distance"):
+        look_alikes(["a"], np.zeros((1, EMBEDDING_DIM), np.float32), -1.0)
+    assert look_alikes([], np.zeros((0, EMBEDDING_DIM), np.float32), 0.5) == []
