@@ -151,6 +151,8 @@ def _lookalike_args(p: argparse.ArgumentParser) -> None:
 def _lookalike_run(args: argparse.Namespace) -> int:
     import json
 
+    import numpy as np
+
     from attendance.db import StoreError
     from attendance.store import Store
     from recognition.gallery import look_alikes
@@ -167,7 +169,8 @@ def _lookalike_run(args: argparse.Namespace) -> int:
         raise CommandError(str(exc)) from None
     try:
         rows = store.templates.all_for_scope(scope)
-        pairs = look_alikes([nip for nip, _, _ in rows], [v for _, _, v in rows], limit)
+        matrix = np.array([v for _, _, v in rows], dtype=np.float32).reshape(-1, 128)
+        pairs = look_alikes([nip for nip, _, _ in rows], matrix, limit)
         names = {nip: (e.name if (e := store.employees.get(nip)) else "") for nip, _, _ in rows}
         store.audit.record(args.actor, "look_alikes", "", f"pairs={len(pairs)} max={limit}")
     finally:

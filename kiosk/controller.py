@@ -139,10 +139,11 @@ class KioskController:
         self._session: EnrollmentSession | None = None
         # Set through attach_finger_enroller when a fingerprint sensor is attached.
         self.finger_enroller: FingerEnroller | None = None
-        # The running finger enrollment (set = cancelled) and the step its
-        # worker thread last reported (read by tick()).
+        # The running finger enrollment (set = cancelled), and the step a
+        # worker thread last reported with the job it belongs to (one
+        # assignment, read by tick(): a cancelled job's late step is ignored).
         self._finger_job: threading.Event | None = None
-        self._finger_step = ""
+        self._finger_step: tuple[threading.Event | None, str] = (None, "")
         self._retry_finger = False  # "retry" redoes the finger, not the face
 
         now = self._local_now()
@@ -767,7 +768,7 @@ class KioskController:
         self._retry_finger = True
         job = threading.Event()
         self._finger_job = job
-        self._finger_step = "place"
+        self._finger_step = (job, "place")
         self.enroll = EnrollState(
             step="finger",
             title=self.cat.text("enroll.finger.title", name=person.name),
@@ -776,8 +777,7 @@ class KioskController:
         )
 
         def on_step(step: str) -> None:  # the worker thread: tick() shows it
-            if not job.is_set():
-                self._finger_step = step
+            self._finger_step = (job, step)
 
         def saved(slot: int) -> None:
             if self._finger_job is not job:
@@ -833,9 +833,12 @@ class KioskController:
 
     def _show_finger_step(self) -> bool:
         """Show the step the enrollment worker last reported; True if it changed."""
-        if self._finger_job is None or self.screen != "enroll" or self.enroll.step != "finger":
+        job, step = self._finger_step
+        if job is None or job is not self._finger_job:
+            return False  # no enrollment, or a step of a cancelled one
+        if self.screen != "enroll" or self.enroll.step != "finger":
             return False
-        key = f"enroll.finger.{self._finger_step}"
+        key = f"enroll.finger.{step}"
         prompt = self.cat.text(key) if self.cat.has(key) else self.enroll.prompt
         if prompt == self.enroll.prompt:
             return False

@@ -8,6 +8,7 @@ the sensor on its own thread and reports a matched NIP through a callback
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable
@@ -71,6 +72,10 @@ def enroll_finger(
             cancelled=cancelled,
         )
     except BaseException:
+        # The module may have stored the template before the failure (a lost
+        # reply): clear the slot too, or the finger would stay there unnamed.
+        with contextlib.suppress(FingerprintError):
+            module.delete(slot)
         slots.release_slot(slot)
         raise
     audit.record(actor, "enroll_fingerprint", nip, f"slot={slot}")
@@ -149,6 +154,9 @@ class FingerprintWatcher:
         :func:`enroll_finger`) while the punch polling waits. Stops with
         ``EnrollmentCancelledError`` when ``cancelled()`` or the watcher stops."""
         with self._module_lock:
+            # An erased person's slot may be handed out again at once: its old
+            # template must be gone from the module before a new one is stored.
+            self._delete_pending()
             try:
                 return enroll_finger(
                     self.module,

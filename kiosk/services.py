@@ -12,6 +12,7 @@ import logging
 import shutil
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -45,6 +46,8 @@ log = logging.getLogger(__name__)
 ADMIN_ACTOR = "kiosk-admin"
 # Audit actor of NIP + PIN attempts at the keypad (whoever stands there).
 PIN_ACTOR = "kiosk-keypad"
+# Longest lockout of one employee's PIN punches.
+PIN_MAX_LOCKOUT_SECONDS = 900.0
 EXPORT_FROM = date(2000, 1, 1)
 
 
@@ -110,8 +113,13 @@ class StorePunches:
         self.store = store
         self.recorder = recorder
         self.language = language
-        # Wrong PINs per NIP before that NIP's PIN punches are locked ([admin]).
-        self.lockout = lockout or AdminSection()
+        # Wrong PINs per NIP before that NIP's PIN punches are locked: the
+        # [admin] schedule, capped at 15 minutes, because anyone at the keypad
+        # can lock a colleague's PIN (face and fingerprint still work).
+        section = lockout or AdminSection()
+        self.lockout = replace(
+            section, max_lockout_seconds=min(section.max_lockout_seconds, PIN_MAX_LOCKOUT_SECONDS)
+        )
         self.clock = clock or SystemClock()
         self._pin_lock = threading.Lock()  # one check's read-modify-write at a time
 
@@ -159,6 +167,7 @@ class StorePunches:
             self.store.pin_attempts(nip), self.clock, self.lockout, "PIN of one employee"
         )
         with self._pin_lock:
+            was_locked = guard.status().outcome == "locked"
             try:
                 check = guard.check(pin)
             except PinHashError:
@@ -166,7 +175,10 @@ class StorePunches:
                 raise PinRejectedError("unknown NIP or wrong PIN") from None
         if check.outcome == "locked":
             seconds = round(check.retry_after_seconds)
-            self.store.audit.record(PIN_ACTOR, "pin_locked", nip, f"retry_after={seconds}s")
+            if was_locked:  # refused without looking at the PIN
+                self.store.audit.record(PIN_ACTOR, "pin_locked", nip, f"retry_after={seconds}s")
+            else:  # this wrong PIN started the lockout
+                self.store.audit.record(PIN_ACTOR, "pin_wrong", nip, f"lockout={seconds}s")
             raise PinLockedError(check.retry_after_seconds)
         if not check.ok:
             if check.outcome == "wrong":  # an enrolled NIP: someone tried its PIN

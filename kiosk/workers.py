@@ -62,15 +62,21 @@ class _Bridge(QObject):
 
     @Slot()
     def _drain(self) -> None:
-        while True:
+        try:
+            while True:
+                with self._lock:
+                    if not self._items:
+                        return
+                    callback, value = self._items.popleft()
+                try:
+                    callback(value)
+                except Exception:
+                    log.exception("a UI callback failed")
+        finally:
             with self._lock:
-                if not self._items:
-                    return
-                callback, value = self._items.popleft()
-            try:
-                callback(value)
-            except Exception:
-                log.exception("a UI callback failed")
+                left = bool(self._items)
+            if left:  # a BaseException cut the drain short: the rest still runs
+                QMetaObject.invokeMethod(self, "_drain", Qt.ConnectionType.QueuedConnection)
 
 
 class TaskRunner:

@@ -300,30 +300,38 @@ class PtyBridge:
 
     def __enter__(self) -> str:
         self._master, self._slave = os.openpty()
-        tty.setraw(self._slave)  # no echo, no line editing: bytes as sent
-        self.path = os.ttyname(self._slave)
-        self._thread = threading.Thread(target=self._run, name="fake-fingerprint", daemon=True)
-        self._thread.start()
+        try:
+            tty.setraw(self._slave)  # no echo, no line editing: bytes as sent
+            self.path = os.ttyname(self._slave)
+            self._thread = threading.Thread(target=self._run, name="fake-fingerprint", daemon=True)
+            self._thread.start()
+        except BaseException:
+            self._close()
+            raise
         return self.path
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(5.0)
-        os.close(self._master)
-        os.close(self._slave)
+            if self._thread.is_alive():
+                return  # never close descriptors a running thread still uses
+        self._close()
+
+    def _close(self) -> None:
+        for fd in (self._master, self._slave):
+            if fd >= 0:
+                os.close(fd)
+        self._master = self._slave = -1
 
     def _run(self) -> None:
         while not self._stop.is_set():
             ready, _, _ = select.select([self._master], [], [], 0.02)
             if not ready:
                 continue
-            try:
-                data = os.read(self._master, 4096)
-            except OSError:  # nobody has the terminal open right now
-                self._stop.wait(0.02)
-                continue
-            self.fake.write(data)
-            reply = self.fake.read(1 << 16)
-            if reply:
-                os.write(self._master, reply)
+            self.fake.write(os.read(self._master, 4096))
+            reply = memoryview(self.fake.read(1 << 16))
+            while reply and not self._stop.is_set():
+                _, writable, _ = select.select([], [self._master], [], 0.02)
+                if writable:
+                    reply = reply[os.write(self._master, reply) :]

@@ -497,7 +497,8 @@ def look_alikes(
     ``person_a < person_b``, closest first.
 
     These are the people a kiosk may take for each other (dlib puts some
-    unrelated faces as close as two photos of one person). Exact (float64),
+    unrelated faces as close as two photos of one person). Compares the
+    enrolled templates (not the kiosk's synthetic per-person means). Exact (float64),
     in blocks of ``block`` templates so 10,000 templates need no N x N matrix.
     """
     x = np.asarray(matrix, dtype=np.float64)

@@ -27,7 +27,13 @@ from kiosk.ports import PunchService, run_inline
 from kiosk.screenshots import RenderOnlyServices
 from kiosk.services import StorePunches
 from kiosk.state import PersonRow
-from recognition.fingerprint import EnrollmentCancelledError, FingerprintError, FingerprintModule
+from recognition.fingerprint import (
+    PID_COMMAND,
+    STORE,
+    EnrollmentCancelledError,
+    FingerprintError,
+    FingerprintModule,
+)
 from recognition.fingerprint_fake import FakeFingerprintModule, template_of
 
 T = TypeVar("T")
@@ -510,3 +516,55 @@ def test_admin_screen_names_the_owner_of_a_known_finger_and_cancels_on_leaving(
     assert controller.screen == "admin_menu"
     assert controller.enroll == replace(controller.enroll, step="finger")  # no late result
     assert slots.all() == {0: SITI} and set(fake.library) == {0}
+
+
+def test_a_slot_freed_by_erasure_is_cleared_on_the_module_before_it_is_reused(
+    store: Store,
+) -> None:
+    """Siti is erased while the sensor is unplugged: her slot is free in the
+    database at once, but her template is still on the module. Budi enrolled
+    next gets that slot: the old template must go first, not his new one after."""
+    fake = FakeFingerprintModule()
+    slots = FingerprintSlots(store.state)
+    fake.library[slots.reserve(SITI)] = template_of("siti-index")
+    watcher = FingerprintWatcher(
+        FingerprintModule(fake), slots, lambda n, s: None, lambda: None, lambda r: None
+    )
+    erased = store.erase_person(SITI, actor="it")
+    fake.silent = True  # unplugged: the deletion waits
+    watcher.delete_slots(erased.fingerprint_slots)
+    with pytest.raises(FingerprintError):
+        watcher.poll_once()
+    fake.silent = False
+    fake.script = [None, "budi-thumb", None, "budi-thumb"]
+    slot = watcher.enroll(BUDI, store.audit, "it", lambda step: None, lambda: False)
+    assert slot == 0 and fake.library == {0: template_of("budi-thumb")}
+    fake.lift()
+    watcher.poll_once()  # nothing left to delete: Budi's finger stays
+    assert fake.library == {0: template_of("budi-thumb")} and slots.all() == {0: BUDI}
+
+
+def test_a_failed_enrollment_clears_its_slot_on_the_module(store: Store) -> None:
+    """The module stored the template but its reply was lost: the slot is
+    freed in the database and on the module (no unnamed finger left behind)."""
+    fake = FakeFingerprintModule()
+    slots = FingerprintSlots(store.state)
+
+    class GarbledStoreReply:
+        """The serial line garbles the module's answer to STORE (after it stored)."""
+
+        def write(self, data: bytes, /) -> int:
+            if len(data) > 9 and data[6] == PID_COMMAND and data[9] == STORE:
+                fake.corrupt_next = True
+            return fake.write(data)
+
+        def read(self, size: int = 1) -> bytes:
+            return fake.read(size)
+
+        def reset_input_buffer(self) -> None:
+            fake.reset_input_buffer()
+
+    fake.script = [None, "siti-index", None, "siti-index"]
+    with pytest.raises(FingerprintError, match="checksum"):
+        enroll_finger(FingerprintModule(GarbledStoreReply()), slots, store.audit, SITI, "it")
+    assert slots.all() == {} and fake.library == {}

@@ -250,9 +250,11 @@ def test_wrong_pins_lock_that_nip_and_the_lock_survives_a_restart(tmp_path: Path
         ("pin_wrong", "attempts_left=3"),
         ("pin_wrong", "attempts_left=2"),
         ("pin_wrong", "attempts_left=1"),
-        ("pin_locked", "retry_after=30s"),
+        ("pin_wrong", "lockout=30s"),
         ("pin_locked", "retry_after=30s"),
         ("pin_locked", "retry_after=1s"),
     ]
     assert store.pin_attempts(siti).load().failures == 0  # a right PIN clears the count
+    # Anyone at the keypad can lock a colleague's PIN: never for long.
+    assert ctl.punches.lockout.max_lockout_seconds == 900.0
     store.close()

@@ -37,11 +37,12 @@ def test_the_look_alikes_of_the_gallery_are_listed_by_name(
             for condition in ("normal", "happy", "noglasses"):
                 image = load_image(shared_data / "faces" / "yale" / subject / f"{condition}.png")
                 result = engine.analyze(image)
-                assert result.embedding is not None, (subject, condition, result.code)
-                store.templates.add(nip, result.embedding)
-        # Someone of another OPD is not in this kiosk's gallery (scope "opd").
+                embedding = result.embedding
+                assert embedding is not None, (subject, condition, result.code)
+                store.templates.add(nip, embedding)
+        # Someone of another OPD (the last face again) is not in this kiosk's gallery.
         store.employees.upsert(EmployeeRecord("199001012015031099", "Tamu", "DINKES", "PNS"))
-        store.templates.add("199001012015031099", result.embedding)
+        store.templates.add("199001012015031099", embedding)
 
     assert main(["lookalikes", "--data-dir", str(data), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
@@ -65,3 +66,13 @@ def test_the_look_alikes_of_the_gallery_are_listed_by_name(
         ]
     assert main(["lookalikes", "--data-dir", str(data), "--max-distance", "7"]) == 2
     assert "between 0 and 2" in capsys.readouterr().err
+
+
+def test_an_empty_gallery_has_no_look_alikes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "kiosk"
+    Store.open(data, device_id="kiosk-07").close()
+    assert main(["lookalikes", "--data-dir", str(data), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert (out["templates"], out["people"], out["pairs"]) == (0, 0, [])
