@@ -42,6 +42,7 @@ def test_the_look_alikes_of_the_gallery_are_listed_by_name(
                 store.templates.add(nip, embedding)
         # Someone of another OPD (the last face again) is not in this kiosk's gallery.
         store.employees.upsert(EmployeeRecord("199001012015031099", "Tamu", "DINKES", "PNS"))
+        assert embedding is not None
         store.templates.add("199001012015031099", embedding)
 
     assert main(["lookalikes", "--data-dir", str(data), "--json"]) == 0
