@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from hadir.cli import main
-from recognition.bench import BenchSettings, kiosk_framing, naive_step_ms, read_frames
+from recognition.bench import BenchSettings, kiosk_framing, naive_step_ms, read_frames, run_bench
 from recognition.images import to_rgb
 
 CLIP = "head-pose-face-detection-female.mp4"  # one person, face visible throughout
@@ -76,6 +76,22 @@ def test_bench_json_has_every_stage(bench_json: dict[str, Any]) -> None:
     assert bench_json["frame_size"] == "640x480"
     # --no-naive: no baseline was run, so no ratio is claimed.
     assert "naive_frame_ms" not in bench_json and "speedup" not in bench_json
+
+
+def test_the_speedup_pairs_each_frame_with_the_naive_step(clip: Path) -> None:
+    """Our step and the naive one run back to back on each sample frame; the
+    speed-up is the median of those paired ratios."""
+    from recognition.faces import FaceEngine, FaceModels, make_detector
+    from recognition.gallery import Gallery
+
+    engine = FaceEngine(make_detector("hog", "", 320, 0, 0.7), FaceModels())
+    out = run_bench(engine, [clip], BenchSettings(max_frames_per_clip=6, naive_frames=2),
+                    Gallery.empty())  # fmt: skip
+    assert out["naive_frames"] == 2
+    for key in ("naive_frame_ms", "paired_frame_ms", "speedup"):
+        assert math.isfinite(out[key]) and out[key] > 0, key
+    # The naive step upsamples the full frame: slower than ours on the same frames.
+    assert out["naive_frame_ms"] > out["paired_frame_ms"]
 
 
 def test_naive_step_on_one_real_frame(clip: Path) -> None:
