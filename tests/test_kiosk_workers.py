@@ -151,7 +151,7 @@ def test_posting_to_the_ui_thread_leaks_no_reference_to_true_or_none(qtbot: Any)
 
     poster = MainThreadPoster()
     got: list[int] = []
-    n = 2000
+    n = 4000
 
     def worker() -> None:
         for i in range(n):
@@ -193,7 +193,7 @@ def test_the_qt_binding_keeps_its_references_to_none_and_true(qtbot: Any) -> Non
     view.show()
     pinger.ping.connect(lambda: None)
     frame = np.zeros((240, 320, 3), np.uint8)
-    n = 500
+    n = 1000
 
     before = _quiet_refs(qtbot)
     try:
