@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 
 import pytest
 from hypothesis import given, settings
@@ -38,7 +39,7 @@ def hit(person: str, distance: float, margin: float = 0.2) -> SearchResult:
     return SearchResult(person, distance, margin, other, distance + margin, f"{person}-t1")
 
 
-def feed(tracker: FaceTracker, results: list[SearchResult | None], t0: float = 0.0) -> Decision:
+def feed(tracker: FaceTracker, results: Sequence[SearchResult | None], t0: float = 0.0) -> Decision:
     decision = Decision(Outcome.PENDING, "no_face")
     for i, result in enumerate(results):
         decision = tracker.update(Observation(t0 + i * FPS, BOX, result))

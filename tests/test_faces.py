@@ -18,7 +18,7 @@ from recognition.faces import (
     as_embedding,
     make_detector,
 )
-from recognition.images import load_image, to_rgb
+from recognition.images import as_image, load_image, to_rgb
 from recognition.quality import QualityParams, assess, yaw_from_landmarks
 
 
@@ -115,7 +115,9 @@ def test_no_face_and_tiny_and_huge_images(engine: FaceEngine) -> None:
 def test_grey_and_rgba_input(engine: FaceEngine, shared_data: Path) -> None:
     path = _faces(shared_data) / "yale" / "subject01" / "normal.png"
     grey = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-    bgra = cv2.cvtColor(cv2.imread(str(path), cv2.IMREAD_COLOR), cv2.COLOR_BGR2BGRA)
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    assert grey is not None and bgr is not None
+    bgra = cv2.cvtColor(bgr, cv2.COLOR_BGR2BGRA)
     r1 = engine.analyze(to_rgb(grey))
     r2 = engine.analyze(to_rgb(bgra))
     assert r1.embedding is not None and r2.embedding is not None
@@ -133,7 +135,7 @@ def test_quality_codes_from_real_faces(engine: FaceEngine, shared_data: Path) ->
     assert engine.analyze((img * 0.15).astype(np.uint8)).code == "too_dark"
     bright = np.clip(img.astype(np.int16) + 150, 0, 255).astype(np.uint8)
     assert engine.analyze(bright).code == "too_bright"
-    blurred = cv2.GaussianBlur(img, (0, 0), 8.0)
+    blurred = as_image(cv2.GaussianBlur(img, (0, 0), 8.0))
     assert engine.analyze(blurred).code == "blurred"
     # Far away: the face small in a large frame.
     canvas = np.full((960, 1280, 3), 128, np.uint8)

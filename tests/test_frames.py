@@ -60,7 +60,7 @@ class FakeTime:
 
 
 def read_all(source: FrameSource, limit: int = 10_000) -> list[Frame]:
-    frames = []
+    frames: list[Frame] = []
     while len(frames) < limit:
         frame = source.read()
         if frame is None:

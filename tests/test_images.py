@@ -77,6 +77,7 @@ def test_colour_jpeg_is_rgb_not_bgr(shared_data: Path) -> None:
     path = sorted((shared_data / "faces" / "deepface-colour").glob("*/*.jpg"))[0]
     img = load_image(path)
     bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    assert bgr is not None
     assert max(bgr.shape[:2]) <= DEFAULT_MAX_SIDE
     np.testing.assert_array_equal(img, bgr[:, :, ::-1])
     # Not grey: the channels differ somewhere, so the order test above means something.
@@ -87,6 +88,7 @@ def test_colour_jpeg_is_rgb_not_bgr(shared_data: Path) -> None:
 def test_spoof_samples_get_exif_orientation_applied(shared_data: Path, name: str) -> None:
     path = shared_data / "spoof" / name
     raw = cv2.imread(str(path), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+    assert raw is not None
     assert raw.shape[:2] == (480, 640)  # stored landscape, EXIF orientation 6
     img = load_image(path)
     _assert_rgb(img, (640, 480))  # displayed portrait

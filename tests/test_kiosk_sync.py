@@ -82,7 +82,8 @@ def test_offline_punch_is_kept_then_delivered_when_the_server_returns(
         for key in (*NIP, "ok", *PIN, "ok"):
             ctl.keypad_key(key)
         qtbot.waitUntil(lambda: ctl.attendance.result is not None, timeout=10000)
-        assert ctl.attendance.result.kind == "success"
+        result = ctl.attendance.result
+        assert result is not None and result.kind == "success"
         qtbot.waitUntil(
             lambda: ctl.attendance.sync.pending == 1 and ctl.attendance.sync.mode == "offline",
             timeout=10000,

@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -23,6 +23,10 @@ from attendance.config import HadirConfig, load_config
 from attendance.store import EmployeeRecord, Store
 from recognition.frames import FakeFrameSource
 from recognition.images import load_image
+from recognition.liveness import ChallengePolicy
+
+if TYPE_CHECKING:
+    from kiosk.app import Kiosk
 
 pytest.importorskip("pytestqt")
 
@@ -104,7 +108,7 @@ def pose_frames(shared_data: Path, clip_engine: Any) -> list[np.ndarray]:
         pytest.skip(f"{CLIP} lacks the poses the enrollment test needs")
 
 
-def kiosk_config(challenge: str = "never", **kiosk: Any) -> HadirConfig:
+def kiosk_config(challenge: ChallengePolicy = "never", **kiosk: Any) -> HadirConfig:
     """The test config; a still test picture cannot pass liveness, so it is off by default."""
     cfg = load_config()
     rec = cfg.recognition
@@ -405,7 +409,7 @@ def test_crashed_recognition_is_reported_on_screen_and_restarted(
 ) -> None:
     cfg = kiosk_config()
     prepare_store(cfg, shared_data, engine, enroll=False)
-    kiosk = make_kiosk(cfg, [np.full((480, 640, 3), 60, np.uint8)])
+    kiosk: Kiosk = make_kiosk(cfg, [np.full((480, 640, 3), 60, np.uint8)])
     ctl = kiosk.controller
 
     def broken(frame: np.ndarray, now: float) -> object:

@@ -26,7 +26,11 @@ def test_task_runner_runs_off_the_ui_thread_and_calls_back_on_it(qtbot: Any) -> 
         seen["work_thread"] = threading.get_ident()
         return 42
 
-    runner(work, lambda v: seen.update(ok=v, ok_thread=threading.get_ident()), seen.update)
+    runner(
+        work,
+        lambda v: seen.update(ok=v, ok_thread=threading.get_ident()),
+        lambda e: seen.update(error=e),
+    )
     qtbot.waitUntil(lambda: "ok" in seen, timeout=5000)
     assert seen["ok"] == 42
     assert seen["work_thread"] != ui and seen["ok_thread"] == ui

@@ -19,6 +19,7 @@ import json
 import random
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -43,6 +44,9 @@ from recognition.liveness import (
     rigid_residual,
     yaw68,
 )
+
+if TYPE_CHECKING:
+    from recognition.faces import Detection
 
 FPS = 12.0
 PARAMS = LivenessParams()
@@ -410,7 +414,9 @@ def clip_landmarks(
     """Landmarks of one followed face per (clip, start point), computed once per module."""
     from recognition.liveness_clip import clip_landmarks as compute
 
-    cache: dict[tuple[str, tuple[float, float] | None], tuple[list, list]] = {}
+    cache: dict[
+        tuple[str, tuple[float, float] | None], tuple[list[np.ndarray | None], list[float]]
+    ] = {}
     detector, models = face_pipeline
 
     def get(
@@ -536,7 +542,10 @@ def _trajectories(rng: np.random.Generator, n: int) -> Iterator[tuple[str, np.nd
     # a random smooth wander in all six degrees of freedom
     def wander(scale: float) -> np.ndarray:
         k = rng.normal(0.0, 1.0, 4)
-        return scale * (k[0] * t + k[1] * np.sin(2 * np.pi * k[2] * t) + k[3] * t * t) / 2
+        path: np.ndarray = (
+            scale * (k[0] * t + k[1] * np.sin(2 * np.pi * k[2] * t) + k[3] * t * t) / 2
+        )
+        return path
 
     yield (
         "wander",
@@ -547,7 +556,7 @@ def _trajectories(rng: np.random.Generator, n: int) -> Iterator[tuple[str, np.nd
 
 
 def _still_pictures(shared_data: Path) -> list[tuple[str, np.ndarray]]:
-    from recognition.images import load_image
+    from recognition.images import as_image, load_image
 
     out = [(p.name, load_image(p)) for p in sorted((shared_data / "spoof").glob("image_*.jpg"))]
     for clip in sorted((shared_data / "video").glob("*.mp4")):
@@ -556,13 +565,14 @@ def _still_pictures(shared_data: Path) -> list[tuple[str, np.ndarray]]:
         ok, bgr = cap.read()
         cap.release()
         assert ok, clip
-        out.append((f"{clip.name}@8", cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)))
+        out.append((f"{clip.name}@8", as_image(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))))
     return out
 
 
 def test_still_pictures_moved_as_a_rigid_picture_never_pass(
     shared_data: Path, face_pipeline: tuple[object, object]
 ) -> None:
+    from recognition.images import as_image
     from recognition.liveness_clip import FaceTrack68
 
     detector, models = face_pipeline
@@ -584,7 +594,7 @@ def test_still_pictures_moved_as_a_rigid_picture_never_pass(
                     borderMode=cv2.BORDER_CONSTANT,
                     borderValue=(90, 90, 90),
                 )
-                frames.append(track.landmarks(warped))
+                frames.append(track.landmarks(as_image(warped)))
             if sum(p is not None for p in frames) >= PARAMS.passive_min_frames:
                 judged += 1
             for check in CHECKS:
@@ -712,7 +722,7 @@ def test_command_refuses_bad_input(tmp_path: Path) -> None:
             args._run(args)
 
 
-def _det(cx: float, cy: float, size: float = 60.0) -> object:
+def _det(cx: float, cy: float, size: float = 60.0) -> Detection:
     from recognition.faces import Box, Detection
 
     half = size / 2

@@ -67,7 +67,8 @@ def test_from_empty_matches_the_models(tmp_path: Path) -> None:
             assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
             assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
             assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
-            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 1000
+            busy_timeout = conn.exec_driver_sql("PRAGMA busy_timeout").scalar()
+            assert busy_timeout is not None and busy_timeout >= 1000
     finally:
         db.dispose()
 

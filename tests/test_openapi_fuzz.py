@@ -23,6 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
+from schemathesis.core.result import Ok
 from test_server import database_url
 
 from attendance.integrity import public_key_bytes
@@ -92,6 +93,7 @@ def test_no_operation_answers_5xx(fuzz_app: FastAPI) -> None:
     failures: list[str] = []
     operations = 0
     for result in schema.get_all_operations():
+        assert isinstance(result, Ok), result.err()
         operation = result.ok()
         operations += 1
         token = (

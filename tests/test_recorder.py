@@ -84,9 +84,10 @@ def test_recorded_punch_is_signed_chained_and_in_the_outbox(store: Store, tmp_pa
 def test_uuid7_ids_sort_by_time(store: Store) -> None:
     clock = FakeClock(MONDAY_0740_WIB)
     recorder = PunchRecorder.from_config(store, HadirConfig(), clock)
-    ids = []
+    ids: list[str] = []
     for nip in (NIP, NIP2):
         res = recorder.record(nip, "face", 0.3, 0.1)
+        assert res.punch_id is not None
         ids.append(res.punch_id)
         clock.advance(1)
     assert ids == sorted(ids)

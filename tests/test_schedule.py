@@ -222,8 +222,9 @@ def test_night_shift_group_needs_its_own_windows_and_day_start(tmp_path: Path) -
         + night,
     )
     book = load_schedule_book(p)
-    assert book.group("malam").days[0] == Shift(time(22, 0), time(6, 0))
-    assert book.group("malam").days[0] is not None and book.group("malam").days[0].crosses_midnight
+    night_shift = book.group("malam").days[0]
+    assert night_shift == Shift(time(22, 0), time(6, 0))
+    assert night_shift is not None and night_shift.crosses_midnight
 
 
 def test_missing_schedule_file_is_reported(tmp_path: Path) -> None:

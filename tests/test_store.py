@@ -256,11 +256,11 @@ def test_snapshot_purge_by_age_and_by_cap(tmp_path: Path) -> None:
         store.snapshots.retention_days = 3
         store.snapshots.max_bytes = 10**9
         now = T0 + timedelta(days=5)
-        res = store.snapshots.purge(store.db, now)
-        assert res.files_deleted == 2  # days 0 and 1 are older than 3 days
+        purged = store.snapshots.purge(store.db, now)
+        assert purged.files_deleted == 2  # days 0 and 1 are older than 3 days
         store.snapshots.max_bytes = 15_000  # room for one file only
-        res = store.snapshots.purge(store.db, now)
-        assert res.files_deleted == 2
+        purged = store.snapshots.purge(store.db, now)
+        assert purged.files_deleted == 2
         left = sorted(p.stem for p in (tmp_path / "snapshots").rglob("*.jpg"))
         assert left == [ids[-1]]
         with store.db.read() as conn:
