@@ -171,13 +171,15 @@ def _lookalike_run(args: argparse.Namespace) -> int:
         rows = store.templates.all_for_scope(scope)
         matrix = np.array([v for _, _, v in rows], dtype=np.float32).reshape(-1, 128)
         pairs = look_alikes([nip for nip, _, _ in rows], matrix, limit)
-        names = {nip: (e.name if (e := store.employees.get(nip)) else "") for nip, _, _ in rows}
+        people = len({nip for nip, _, _ in rows})
+        named = {nip for a, b, _ in pairs for nip in (a, b)}  # one lookup per person listed
+        names = {nip: (e.name if (e := store.employees.get(nip)) else "") for nip in named}
         store.audit.record(args.actor, "look_alikes", "", f"pairs={len(pairs)} max={limit}")
     finally:
         store.close()
     out = {
         "templates": len(rows),
-        "people": len(names),
+        "people": people,
         "max_distance": limit,
         "pairs": [
             {"distance": round(d, 4), "a": a, "a_name": names[a], "b": b, "b_name": names[b]}
@@ -187,7 +189,7 @@ def _lookalike_run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(out))
         return 0
-    print(f"{len(rows)} templates of {len(names)} people in this kiosk's gallery")
+    print(f"{len(rows)} templates of {people} people in this kiosk's gallery")
     if not pairs:
         print(f"no two people closer than {limit}")
         return 0

@@ -396,15 +396,15 @@ def test_admin_screen_enrolls_a_finger_while_the_watcher_runs(store: Store) -> N
     def runner(
         fn: Callable[[], T], on_ok: Callable[[T], None], on_error: Callable[[BaseException], None]
     ) -> None:
-        def work() -> None:
-            try:
-                value = fn()
-            except Exception as exc:
-                ui.append(functools.partial(on_error, exc))
-                return
+        """run_inline on a worker thread, its callbacks queued for the "UI thread"."""
+
+        def ok(value: T) -> None:
             ui.append(functools.partial(on_ok, value))
 
-        threading.Thread(target=work, daemon=True).start()
+        def error(exc: BaseException) -> None:
+            ui.append(functools.partial(on_error, exc))
+
+        threading.Thread(target=run_inline, args=(fn, ok, error), daemon=True).start()
 
     def pump() -> None:
         while ui:
@@ -479,15 +479,7 @@ def test_admin_screen_names_the_owner_of_a_known_finger_and_cancels_on_leaving(
     def later(
         fn: Callable[[], T], on_ok: Callable[[T], None], on_error: Callable[[BaseException], None]
     ) -> None:
-        def task() -> None:
-            try:
-                value = fn()
-            except Exception as exc:
-                on_error(exc)
-                return
-            on_ok(value)
-
-        deferred.append(task)
+        deferred.append(functools.partial(run_inline, fn, on_ok, on_error))
 
     controller = _controller()
     controller.run = later
