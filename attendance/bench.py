@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 
 from attendance import integrity
 from attendance.clock import ClockTrust, FakeClock, SystemClock
-from attendance.config import HadirConfig
+from attendance.config import AttendanceConfig
 from attendance.ids import format_utc, uuid7
 from attendance.recorder import PunchRecorder, RecordResult, chain_head_key, rules_from_config
 from attendance.store import EmployeeRecord, Store
@@ -71,7 +71,7 @@ def ensure_sample_employees(store: Store, count: int, opd_code: str) -> list[Emp
 
 
 def demo_punches(
-    store: Store, cfg: HadirConfig, count: int, employees: int = 20, seed: int = 1
+    store: Store, cfg: AttendanceConfig, count: int, employees: int = 20, seed: int = 1
 ) -> list[RecordResult]:
     """Record ``count`` punches of sample employees over past working days.
 
@@ -184,7 +184,7 @@ def _fsync_times(folder: Path, count: int = 300) -> list[float]:
     return out
 
 
-def _store_for(cfg: HadirConfig, data_dir: Path) -> Store:
+def _store_for(cfg: AttendanceConfig, data_dir: Path) -> Store:
     return Store.open(data_dir, device_id=cfg.device.id, key_dir=data_dir / "keys")
 
 
@@ -257,7 +257,7 @@ def _signed_rows(
 
 
 def build_large_store(
-    cfg: HadirConfig,
+    cfg: AttendanceConfig,
     data_dir: Path,
     punches: int,
     progress: Callable[[int], None] | None = None,
@@ -313,7 +313,7 @@ def build_large_store(
     return store, time.perf_counter() - t0
 
 
-def _query_times(store: Store, cfg: HadirConfig, nips: list[str], at: datetime) -> list[float]:
+def _query_times(store: Store, cfg: AttendanceConfig, nips: list[str], at: datetime) -> list[float]:
     """The reads of one punch (employee, earlier punches of the period, chain head)."""
     rules = rules_from_config(cfg)
     head_key = chain_head_key(store.device_id)
@@ -345,7 +345,7 @@ def db_bytes(store: Store) -> int:
 
 
 def bench_store(
-    cfg: HadirConfig,
+    cfg: AttendanceConfig,
     *,
     records: int = 1000,
     punches: int = 1_000_000,

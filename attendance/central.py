@@ -27,7 +27,6 @@ from datetime import date
 from typing import Any, Literal
 
 from attendance.config import RulesSection
-from attendance.configfile import ConfigError
 from attendance.schedule import (
     Holiday,
     HolidayCalendar,
@@ -37,6 +36,7 @@ from attendance.schedule import (
     parse_group_document,
 )
 from attendance.store import DeviceStateStore
+from hadir.configfile import ConfigError
 
 log = logging.getLogger(__name__)
 

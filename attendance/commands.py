@@ -14,6 +14,7 @@ import sys
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
+from attendance.config import AttendanceConfig
 from hadir.command import (
     Command,
     CommandError,
@@ -23,7 +24,6 @@ from hadir.command import (
 )
 
 if TYPE_CHECKING:
-    from attendance.config import HadirConfig
     from attendance.store import Store
 
 
@@ -34,7 +34,7 @@ def _common(parser: argparse.ArgumentParser, *, json_flag: bool = False) -> None
         parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
-def _open(cfg: HadirConfig) -> Store:
+def _open(cfg: AttendanceConfig) -> Store:
     from attendance.db import StoreError
     from attendance.store import Store
 
@@ -68,7 +68,7 @@ def _verify_run(args: argparse.Namespace) -> int:
     from attendance.integrity import load_public_key
     from attendance.verify import verify_log
 
-    cfg = config_from_args(args)
+    cfg = config_from_args(args, AttendanceConfig)
     store = _open(cfg)
     try:
         report = verify_log(store.db, load_public_key(store.keys.public_key))
@@ -109,7 +109,7 @@ def _erase_run(args: argparse.Namespace) -> int:
         validate_nip(args.nip)
     except ValueError as exc:
         raise CommandError(str(exc)) from None
-    store = _open(config_from_args(args))
+    store = _open(config_from_args(args, AttendanceConfig))
     try:
         if store.employees.get(args.nip) is None and not store.templates.info(args.nip):
             raise CommandError(f"no person with NIP {args.nip} on this kiosk")
@@ -157,7 +157,7 @@ def _export_run(args: argparse.Namespace) -> int:
 
     from attendance.export import export_csv
 
-    cfg = config_from_args(args)
+    cfg = config_from_args(args, AttendanceConfig)
     out = Path(args.out_path)
     store = _open(cfg)
     try:
@@ -185,7 +185,7 @@ def _demo_run(args: argparse.Namespace) -> int:
 
     if args.count < 1 or args.employees < 1:
         raise CommandError("--count and --employees must be at least 1")
-    cfg = config_from_args(args)
+    cfg = config_from_args(args, AttendanceConfig)
     store = _open(cfg)
     try:
         results = demo_punches(store, cfg, args.count, employees=args.employees)
@@ -228,7 +228,7 @@ def _pin_run(args: argparse.Namespace) -> int:
         pin = getpass.getpass("New admin PIN (4-12 digits): ")
         if getpass.getpass("Repeat the PIN: ") != pin:
             raise CommandError("the two PINs differ; nothing changed")
-    cfg = config_from_args(args)
+    cfg = config_from_args(args, AttendanceConfig)
     store = _open(cfg)
     try:
         guard = AdminGuard(store.admin_state, SystemClock(), cfg.admin)
@@ -247,7 +247,7 @@ def _pin_run(args: argparse.Namespace) -> int:
 
 
 def _purge_run(args: argparse.Namespace) -> int:
-    store = _open(config_from_args(args))
+    store = _open(config_from_args(args, AttendanceConfig))
     try:
         res = store.purge_snapshots()
     finally:
@@ -280,7 +280,7 @@ def _bench_run(args: argparse.Namespace) -> int:
 
     from attendance.bench import bench_store
 
-    cfg = config_from_args(args)
+    cfg = config_from_args(args, AttendanceConfig)
     if args.records < 10 or args.punches < 1000:
         raise CommandError("--records must be >= 10 and --punches >= 1000")
 

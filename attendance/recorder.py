@@ -33,7 +33,7 @@ from attendance.store import Store, append_audit
 
 if TYPE_CHECKING:
     from attendance.central import CentralDocuments
-    from attendance.config import HadirConfig
+    from attendance.config import AttendanceConfig
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +157,7 @@ class PunchRecorder:
 
     @classmethod
     def from_config(
-        cls, store: Store, cfg: HadirConfig, clock: Clock, trust: ClockTrust | None = None
+        cls, store: Store, cfg: AttendanceConfig, clock: Clock, trust: ClockTrust | None = None
     ) -> PunchRecorder:
         """The recorder with ``[rules]`` of ``cfg``; ``trust`` defaults to a new ClockTrust."""
         return cls(store, rules_from_config(cfg), trust or ClockTrust(clock))
@@ -317,7 +317,7 @@ class PunchRecorder:
         return len(rows)
 
 
-def rules_from_config(cfg: HadirConfig, central: CentralDocuments | None = None) -> PunchRules:
+def rules_from_config(cfg: AttendanceConfig, central: CentralDocuments | None = None) -> PunchRules:
     """The kiosk's :class:`PunchRules` from ``[rules]`` and ``[device] timezone``,
     with the schedule groups and calendars of ``central`` laid over the files."""
     from zoneinfo import ZoneInfo

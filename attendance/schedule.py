@@ -22,7 +22,7 @@ A :class:`HolidayCalendar` lists dates that are not working days (``libur
 nasional`` and ``cuti bersama``), loaded from a CSV file (see
 ``assets/calendar-2026.example.csv``).
 
-Errors in either file raise :class:`~attendance.configfile.ConfigError`
+Errors in either file raise :class:`~hadir.configfile.ConfigError`
 naming the file and the key (or line) and what is allowed.
 """
 
@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from attendance.config import RulesSection
-from attendance.configfile import ConfigError
+from hadir.configfile import ConfigError
 
 WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DEFAULT_GROUP = "default"

@@ -41,7 +41,7 @@ from attendance.snapshots import PurgeResult, SnapshotStore
 from attendance.templates import TemplateStore
 
 if TYPE_CHECKING:
-    from attendance.config import HadirConfig, StoreSection
+    from attendance.config import AttendanceConfig, StoreSection
 
 log = logging.getLogger(__name__)
 
@@ -384,7 +384,7 @@ class Store:
         return cls(db, keys, device_id, data_dir, snapshots)
 
     @classmethod
-    def from_config(cls, cfg: HadirConfig, *, quick_check: bool = False) -> Store:
+    def from_config(cls, cfg: AttendanceConfig, *, quick_check: bool = False) -> Store:
         return cls.open(
             cfg.data_dir,
             device_id=cfg.device.id,

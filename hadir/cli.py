@@ -16,10 +16,11 @@ import os
 import sys
 from collections.abc import Sequence
 
-from hadir.command import Command, CommandError
+from hadir.command import CONFIG_MODEL_ATTR, Command, CommandError
 
 # Packages that contribute commands, in the order they are listed in --help.
 COMMAND_MODULES = (
+    "hadir.commands",
     "recognition.commands",
     "attendance.commands",
     "sync.commands",
@@ -68,6 +69,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = _collect()
     parser = build_parser(commands)
     args = parser.parse_args(argv)
+    from hadir.config import HadirConfig
+
+    # Every command validates the whole file, whatever view of it it reads.
+    setattr(args, CONFIG_MODEL_ATTR, HadirConfig)
     logging.basicConfig(
         level=getattr(logging, args.log_level),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -10,7 +10,6 @@ temporary data directory with a demo roster (see :mod:`kiosk.demo`).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import threading
 import time
@@ -21,11 +20,11 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from hadir.command import CommandError, config_from_args
+from hadir.config import HadirConfig
 
 if TYPE_CHECKING:
     from PySide6.QtCore import QTimer
 
-    from attendance.config import HadirConfig
     from attendance.housekeeping import Housekeeping
     from attendance.store import Store
     from kiosk.controller import KioskController
@@ -50,17 +49,15 @@ def build_engine(cfg: HadirConfig) -> FaceEngine:
 
     from kiosk.embedder import KioskModels
     from recognition.faces import FaceEngine, FaceModels, make_detector
-    from recognition.quality import QualityParams
 
     det = cfg.recognition.detector
     detector = make_detector(
         det.backend, det.yunet_model, det.detect_width, det.upsample, det.min_confidence
     )
-    quality = QualityParams(**dataclasses.asdict(cfg.recognition.quality))
     # The 68-point landmarks feed the liveness checks; the embedding runs in a
     # helper process because dlib holds the GIL while it computes (kiosk.embedder).
     models = cast(FaceModels, KioskModels(with_68=True))
-    return FaceEngine(detector, models, quality)
+    return FaceEngine(detector, models, cfg.recognition.quality)
 
 
 def close_engine(engine: FaceEngine) -> None:
@@ -71,9 +68,9 @@ def close_engine(engine: FaceEngine) -> None:
 
 
 def build_source(cfg: HadirConfig) -> FrameSource:
-    from recognition.frames import CameraParams, source_from_params
+    from recognition.frames import source_from_params
 
-    return source_from_params(CameraParams(**dataclasses.asdict(cfg.camera)))
+    return source_from_params(cfg.camera)
 
 
 def process_age_seconds() -> float:
@@ -251,11 +248,8 @@ def build_kiosk(
     from kiosk.services import GalleryLoader, StoreAdmin, StorePunches, WorkerSync
     from kiosk.sound import Beeper
     from kiosk.workers import CameraMonitor, FrameWorker, TaskRunner
-    from recognition.decision import MatchParams
-    from recognition.enrollment import EnrollmentParams
     from recognition.frames import LatestFrameGrabber, SourceState
     from recognition.gallery import GalleryHolder
-    from recognition.liveness import LivenessParams
 
     began = time.monotonic()
     limit_malloc_arenas()
@@ -279,10 +273,10 @@ def build_kiosk(
         engine = engine or build_engine(cfg)
         holder = GalleryHolder()
         scope = cfg.device.opd_code if cfg.recognition.match.gallery_scope == "opd" else None
-        params = MatchParams(**dataclasses.asdict(cfg.recognition.match))
+        params = cfg.recognition.match
         loader = GalleryLoader(store, holder, scope, mean_templates=params.mean_template)
         loader.reload()
-        liveness = LivenessParams(**dataclasses.asdict(cfg.recognition.liveness))
+        liveness = cfg.recognition.liveness
         recognizer = EngineRecognizer(
             engine, holder, params, liveness, review_wait_seconds=cfg.kiosk.review_wait_seconds
         )
@@ -328,7 +322,7 @@ def build_kiosk(
         enrollment = EngineEnrollment(
             engine,
             holder,
-            EnrollmentParams(**dataclasses.asdict(cfg.recognition.enrollment)),
+            cfg.recognition.enrollment,
             admin.save_templates,
             admin.name_of,
         )
@@ -412,11 +406,11 @@ def run_kiosk(args: argparse.Namespace) -> int:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
-    from attendance.configfile import ConfigError
+    from hadir.configfile import ConfigError
     from recognition.faces import ModelError
     from recognition.frames import FrameSourceError
 
-    cfg = config_from_args(args)
+    cfg = config_from_args(args, HadirConfig)
     app = QApplication.instance() or QApplication(["hadir"])
     demo_dir: Path | None = None
     source: FrameSource | None = None

@@ -27,13 +27,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from hadir.command import CommandError, config_from_args
+from hadir.config import HadirConfig
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +118,7 @@ def _one_run(cfg: Any, clip: Path, engine: Any, vectors: list[np.ndarray], seed:
     app = QApplication.instance() or QApplication(["hadir-bench"])
     # Inside the bench's own temporary folder, removed when the bench ends.
     data = Path(tempfile.mkdtemp(prefix="run-", dir=cfg.device.data_dir))
-    cfg = replace(cfg, device=replace(cfg.device, data_dir=str(data)))
+    cfg = cfg.model_copy(update={"device": cfg.device.model_copy(update={"data_dir": str(data)})})
     with Store.from_config(cfg) as store:
         store.employees.upsert(
             EmployeeRecord(ROSTER_NIP, "Pegawai Uji", cfg.device.opd_code, "PNS")
@@ -164,14 +164,14 @@ def _latencies(cfg: Any, clip: Path, policy: str) -> tuple[list[float], int]:
 
     rec = cfg.recognition
     # A clip cannot blink on cue: the challenge runs use the head-turn challenges.
-    kinds = ["turn_left", "turn_right"] if policy == "always" else rec.liveness.challenges
-    cfg = replace(
-        cfg,
-        recognition=replace(
-            rec, liveness=replace(rec.liveness, challenge=policy, challenges=kinds)
-        ),
-        sync=replace(cfg.sync, enabled=False),
-        kiosk=replace(cfg.kiosk, sound=False, fullscreen=False),
+    kinds = ("turn_left", "turn_right") if policy == "always" else rec.liveness.challenges
+    liveness = rec.liveness.model_copy(update={"challenge": policy, "challenges": kinds})
+    cfg = cfg.model_copy(
+        update={
+            "recognition": rec.model_copy(update={"liveness": liveness}),
+            "sync": cfg.sync.model_copy(update={"enabled": False}),
+            "kiosk": cfg.kiosk.model_copy(update={"sound": False, "fullscreen": False}),
+        }
     )
     engine = build_engine(cfg)
     try:
@@ -185,8 +185,8 @@ def _latencies(cfg: Any, clip: Path, policy: str) -> tuple[list[float], int]:
 
 def _memory_and_start(cfg_text: str, clip: Path, templates: int, workdir: Path) -> dict[str, float]:
     """A real ``hadir kiosk`` process over a store with ``templates`` templates."""
-    from attendance.config import load_config
     from attendance.store import EmployeeRecord, Store
+    from hadir.config import load_config
 
     root = Path(tempfile.mkdtemp(prefix="mem-", dir=workdir))
     cfg_path = root / "config.toml"
@@ -258,7 +258,7 @@ def run_bench(args: argparse.Namespace) -> int:
     from kiosk.demo import demo_config
 
     clip = _clip(args)
-    base = config_from_args(args)
+    base = config_from_args(args, HadirConfig)
     log.info("load average at start: %.2f", os.getloadavg()[0])
     # The sample clips are 480x270 with small faces: use the demo's detector settings.
     workdir = Path(tempfile.mkdtemp(prefix="hadir-bench-"))

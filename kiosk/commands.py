@@ -17,6 +17,7 @@ from hadir.command import (
     add_data_dir_argument,
     config_from_args,
 )
+from hadir.config import HadirConfig
 
 
 def _offscreen_without_display() -> None:
@@ -104,7 +105,7 @@ def _finger_run(args: argparse.Namespace) -> int:
     from kiosk.i18n import Catalogue
     from recognition.fingerprint import FingerprintError, FingerprintModule, open_serial
 
-    cfg = config_from_args(args)
+    cfg = config_from_args(args, HadirConfig)
     section = cfg.fingerprint
     port = args.port or section.port
     if not port:
@@ -157,7 +158,7 @@ def _lookalike_run(args: argparse.Namespace) -> int:
     from attendance.store import Store
     from recognition.gallery import look_alikes
 
-    cfg = config_from_args(args)
+    cfg = config_from_args(args, HadirConfig)
     match = cfg.recognition.match
     limit = match.threshold if args.max_distance is None else args.max_distance
     if not 0.0 <= limit <= 2.0:

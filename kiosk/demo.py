@@ -13,14 +13,14 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 if TYPE_CHECKING:
-    from attendance.config import HadirConfig
+    from hadir.config import HadirConfig
     from recognition.faces import FaceEngine
     from recognition.frames import FrameSource
 
@@ -63,20 +63,25 @@ def demo_config(
     rec = cfg.recognition
     det = rec.detector
     quality = rec.quality
-    liveness = replace(rec.liveness, challenge="never") if photos else rec.liveness
+    liveness = rec.liveness.model_copy(update={"challenge": "never"}) if photos else rec.liveness
     if small_faces:
         yunet = shared_dir() / "models" / "face_detection_yunet_2023mar.onnx"
         if yunet.is_file():
-            det = replace(det, backend="yunet", yunet_model=str(yunet), detect_width=480)
+            det = det.model_copy(
+                update={"backend": "yunet", "yunet_model": str(yunet), "detect_width": 480}
+            )
         else:
-            det = replace(det, detect_width=480, upsample=1)
-        quality = replace(quality, min_eye_distance=20.0, min_sharpness=10.0)
-    return replace(
-        cfg,
-        device=replace(cfg.device, data_dir=str(data_dir)),
-        sync=replace(cfg.sync, enabled=False),
-        kiosk=replace(cfg.kiosk, fullscreen=False),
-        recognition=replace(rec, detector=det, quality=quality, liveness=liveness),
+            det = det.model_copy(update={"detect_width": 480, "upsample": 1})
+        quality = quality.model_copy(update={"min_eye_distance": 20.0, "min_sharpness": 10.0})
+    return cfg.model_copy(
+        update={
+            "device": cfg.device.model_copy(update={"data_dir": str(data_dir)}),
+            "sync": cfg.sync.model_copy(update={"enabled": False}),
+            "kiosk": cfg.kiosk.model_copy(update={"fullscreen": False}),
+            "recognition": rec.model_copy(
+                update={"detector": det, "quality": quality, "liveness": liveness}
+            ),
+        }
     )
 
 

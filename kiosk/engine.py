@@ -24,15 +24,15 @@ import numpy.typing as npt
 
 from kiosk.ports import EnrollProgress, Frame, FrameAnalysis
 from kiosk.state import FaceBox, PersonRow
-from recognition.decision import FaceTracker, MatchParams, Observation, Outcome
-from recognition.enrollment import EnrollmentParams, EnrollmentSession, EnrollState, Pose
+from recognition.config import EnrollmentSection, LivenessSection, MatchSection
+from recognition.decision import FaceTracker, Observation, Outcome
+from recognition.enrollment import EnrollmentSession, EnrollState, Pose
 from recognition.faces import Box, FaceEngine, FaceResult
 from recognition.gallery import GalleryHolder
 from recognition.images import to_rgb
 from recognition.liveness import (
     ChallengeSession,
     ChallengeStatus,
-    LivenessParams,
     PassiveCheck,
     draw_challenge,
     needs_challenge,
@@ -93,8 +93,8 @@ class EngineRecognizer:
         self,
         engine: FaceEngine,
         gallery: GalleryHolder,
-        params: MatchParams,
-        liveness: LivenessParams | None = None,
+        params: MatchSection,
+        liveness: LivenessSection | None = None,
         *,
         review_wait_seconds: float = DEFAULT_REVIEW_WAIT_SECONDS,
         rng: random.Random | None = None,
@@ -229,7 +229,7 @@ class EngineEnrollmentSession:
         person: PersonRow,
         engine: FaceEngine,
         gallery: GalleryHolder,
-        params: EnrollmentParams,
+        params: EnrollmentSection,
         save: SaveTemplates,
         name_of: NameOf,
     ) -> None:
@@ -270,7 +270,7 @@ class EngineEnrollment:
         self,
         engine: FaceEngine,
         gallery: GalleryHolder,
-        params: EnrollmentParams,
+        params: EnrollmentSection,
         save: SaveTemplates,
         name_of: NameOf,
     ) -> None:

@@ -12,7 +12,6 @@ import logging
 import shutil
 import threading
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -117,8 +116,10 @@ class StorePunches:
         # [admin] schedule, capped at 15 minutes, because anyone at the keypad
         # can lock a colleague's PIN (face and fingerprint still work).
         section = lockout or AdminSection()
-        self.lockout = replace(
-            section, max_lockout_seconds=min(section.max_lockout_seconds, PIN_MAX_LOCKOUT_SECONDS)
+        self.lockout = section.model_copy(
+            update={
+                "max_lockout_seconds": min(section.max_lockout_seconds, PIN_MAX_LOCKOUT_SECONDS)
+            }
         )
         self.clock = clock or SystemClock()
         self._pin_lock = threading.Lock()  # one check's read-modify-write at a time

@@ -10,12 +10,12 @@ from __future__ import annotations
 import argparse
 import json
 import math
-from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 from hadir.command import Command, CommandError, add_config_argument, config_from_args
-from recognition.liveness_cmd import LIVENESS_COMMAND
+from recognition.config import DetectorSection, MatchSection, RecognitionConfig
+from recognition.liveness_cmd import LIVENESS_COMMAND, detector_from_args
 
 DEFAULT_VIDEO_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "video"
 
@@ -27,18 +27,10 @@ def _engine_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
-def _settings(args: argparse.Namespace) -> tuple[Any, Any]:
-    """(detector section, match params) from config plus flag overrides."""
-    from recognition.decision import MatchParams
-
-    cfg = config_from_args(args)
-    det = cfg.recognition.detector
-    if args.detector:
-        det = replace(det, backend=args.detector)
-    if args.yunet_model:
-        det = replace(det, yunet_model=args.yunet_model)
-    params = MatchParams(**asdict(cfg.recognition.match))
-    return det, params
+def _settings(args: argparse.Namespace) -> tuple[DetectorSection, MatchSection]:
+    """(detector section, match section) from config plus flag overrides."""
+    cfg = config_from_args(args, RecognitionConfig, data_dir_key=None)
+    return detector_from_args(cfg.recognition.detector, args), cfg.recognition.match
 
 
 # -- evaluate -------------------------------------------------------------
@@ -92,12 +84,12 @@ def _run_evaluate(args: argparse.Namespace) -> int:
         raise CommandError("--repeats must be >= 1")
     det, params = _settings(args)
     if args.threshold is not None:
+        changes = {
+            "threshold": args.threshold,
+            "review_threshold": max(args.threshold, params.review_threshold),
+        }
         try:
-            params = replace(
-                params,
-                threshold=args.threshold,
-                review_threshold=max(args.threshold, params.review_threshold),
-            )
+            params = MatchSection.model_validate({**params.model_dump(), **changes})
         except ValueError as exc:
             raise CommandError(f"--threshold: {exc}") from None
     settings = PipelineSettings(det.backend, det.yunet_model, det.detect_width, det.upsample)

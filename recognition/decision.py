@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal, Protocol
 
+from recognition.config import MatchSection
 from recognition.gallery import SearchResult
 
 # Two boxes of consecutive frames belong to one face when they overlap this
@@ -59,55 +60,6 @@ Reason = Literal[
     "collecting",  # PENDING: fewer than frames_required gated frames
     "no_face",  # PENDING: no face and no live track
 ]
-
-
-@dataclass(frozen=True)
-class MatchParams:
-    """Mirrors ``[recognition.match]`` of config.toml (same field names and defaults).
-
-    ``gallery_scope`` is carried for the composition root, which builds the
-    gallery's scope filter from it; the decision itself does not use it.
-    """
-
-    threshold: float = 0.50
-    review_threshold: float = 0.58
-    min_margin: float = 0.02
-    max_cohort_ratio: float = 0.74
-    max_runner_up_ratio: float = 0.80
-    mean_template: bool = True
-    frames_required: int = 3
-    track_timeout_seconds: float = 1.0
-    gallery_scope: Literal["opd", "all"] = "opd"
-
-    def __post_init__(self) -> None:
-        for name in (
-            "threshold",
-            "review_threshold",
-            "min_margin",
-            "max_cohort_ratio",
-            "max_runner_up_ratio",
-            "track_timeout_seconds",
-        ):
-            value = getattr(self, name)
-            if not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
-                raise ValueError(f"match.{name} must be a finite number >= 0, got {value!r}")
-        if self.review_threshold < self.threshold:
-            raise ValueError(
-                f"match.review_threshold ({self.review_threshold}) must be >= "
-                f"match.threshold ({self.threshold})"
-            )
-        if self.track_timeout_seconds <= 0:
-            raise ValueError(
-                f"match.track_timeout_seconds must be > 0, got {self.track_timeout_seconds}"
-            )
-        if not isinstance(self.frames_required, int) or self.frames_required < 1:
-            raise ValueError(
-                f"match.frames_required must be an int >= 1, got {self.frames_required!r}"
-            )
-        if self.gallery_scope not in ("opd", "all"):
-            raise ValueError(
-                f"match.gallery_scope must be 'opd' or 'all', got {self.gallery_scope!r}"
-            )
 
 
 class BoxLike(Protocol):
@@ -180,7 +132,7 @@ class Decision:
     guidance: str | None = None
 
 
-def decide_single(result: SearchResult | None, params: MatchParams) -> Decision:
+def decide_single(result: SearchResult | None, params: MatchSection) -> Decision:
     """The decision for one still image (``hadir evaluate`` on photo sets).
 
     Accept (MATCH) when distance <= threshold, margin >= min_margin and the
@@ -234,7 +186,7 @@ class FaceTracker:
     :meth:`reset` after acting on a decision to start afresh with the next face.
     """
 
-    def __init__(self, params: MatchParams) -> None:
+    def __init__(self, params: MatchSection) -> None:
         self.params = params
         self._track: _Track | None = None
         self._next_id = 1

@@ -19,6 +19,7 @@ from enum import StrEnum
 
 import numpy as np
 
+from recognition.config import EnrollmentSection
 from recognition.faces import FaceResult, FloatArray
 from recognition.gallery import MODEL_NAME, MODEL_VERSION, Gallery
 from recognition.quality import yaw_from_landmarks
@@ -46,16 +47,10 @@ class EnrollState(StrEnum):
     DONE = "done"
 
 
-@dataclass(frozen=True)
-class EnrollmentParams:
-    """Mirrors ``[recognition.enrollment]`` of config.toml (same field names)."""
-
-    samples: int = 5
-    duplicate_threshold: float = 0.45
-    # Two samples of one person farther apart than this mean someone else stepped in.
-    max_self_distance: float = 0.55
-    # A sample this close to an earlier one adds nothing (same frame twice).
-    min_sample_spacing: float = 0.015
+# Two samples of one person farther apart than this mean someone else stepped in.
+MAX_SELF_DISTANCE = 0.55
+# A sample this close to an earlier one adds nothing (same frame twice).
+MIN_SAMPLE_SPACING = 0.015
 
 
 @dataclass(frozen=True)
@@ -85,7 +80,7 @@ class EnrollmentStatus:
 class EnrollmentSession:
     person_id: str
     gallery: Gallery
-    params: EnrollmentParams = field(default_factory=EnrollmentParams)
+    params: EnrollmentSection = field(default_factory=EnrollmentSection)
     samples: list[Sample] = field(default_factory=list)
     state: EnrollState = EnrollState.CAPTURING
     _duplicate: tuple[str, float] | None = None
@@ -121,10 +116,10 @@ class EnrollmentSession:
                 return self.status()
         if self.samples:
             dists = [float(np.linalg.norm(s.vector - vec)) for s in self.samples]
-            if max(dists) > self.params.max_self_distance:
+            if max(dists) > MAX_SELF_DISTANCE:
                 self.state = EnrollState.INCONSISTENT
                 return self.status()
-            if min(dists) < self.params.min_sample_spacing:
+            if min(dists) < MIN_SAMPLE_SPACING:
                 return self.status("hold")
         self.samples.append(Sample(vec.copy(), result.quality.score, self.prompt, yaw))
         if len(self.samples) >= self.params.samples:

@@ -25,7 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from recognition.decision import MatchParams, Outcome, decide_single
+from recognition.config import MatchSection
+from recognition.decision import Outcome, decide_single
 from recognition.embedcache import DatasetEmbeddings
 from recognition.gallery import Gallery, SearchResult, Template
 
@@ -95,7 +96,7 @@ def collect_attempts(
     return attempts, round(enrolled_total / folds)
 
 
-def rates(attempts: Attempts, params: MatchParams) -> Rates:
+def rates(attempts: Attempts, params: MatchSection) -> Rates:
     fa = fr = mis = 0
     for truth, result in attempts.genuine:
         d = decide_single(result, params)
@@ -125,16 +126,18 @@ def rank1(attempts: Attempts) -> float:
     return hits / len(attempts.genuine)
 
 
-def sweep(attempts: Attempts, params: MatchParams, thresholds: Sequence[float]) -> list[Rates]:
+def sweep(attempts: Attempts, params: MatchSection, thresholds: Sequence[float]) -> list[Rates]:
     out = []
     for t in thresholds:
-        p = replace(params, threshold=t, review_threshold=max(t, params.review_threshold))
+        p = params.model_copy(
+            update={"threshold": t, "review_threshold": max(t, params.review_threshold)}
+        )
         out.append(rates(attempts, p))
     return out
 
 
 def report(
-    data: DatasetEmbeddings, settings: EvalSettings, params: MatchParams, repeats: int = 1
+    data: DatasetEmbeddings, settings: EvalSettings, params: MatchSection, repeats: int = 1
 ) -> dict[str, Any]:
     """The evaluation as one JSON-ready dict (keys documented in the README).
 
@@ -179,7 +182,7 @@ def report(
 def _repeated(
     data: DatasetEmbeddings,
     settings: EvalSettings,
-    params: MatchParams,
+    params: MatchSection,
     repeats: int,
     first: Attempts,
     first_rates: Rates,

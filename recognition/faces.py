@@ -23,9 +23,10 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from recognition.config import QualitySection
 from recognition.gallery import check_vector
 from recognition.modelfiles import encoder_problem, model_paths
-from recognition.quality import QualityParams, QualityReport, assess
+from recognition.quality import QualityReport, assess
 
 FloatArray = npt.NDArray[np.float32]
 ImageArray = npt.NDArray[np.uint8]
@@ -258,11 +259,11 @@ class FaceEngine:
     """Frame in, main face out: detection, quality gate, landmarks, embedding."""
 
     def __init__(
-        self, detector: Detector, models: FaceModels, quality: QualityParams | None = None
+        self, detector: Detector, models: FaceModels, quality: QualitySection | None = None
     ) -> None:
         self.detector = detector
         self.models = models
-        self.quality = quality or QualityParams()
+        self.quality = quality or QualitySection()
 
     def analyze(
         self,

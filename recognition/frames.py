@@ -26,12 +26,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Self
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 
+from recognition.config import CameraSection
 from recognition.images import IMAGE_SUFFIXES, ImageError, load_image, to_bgr
 
 log = logging.getLogger(__name__)
@@ -610,23 +611,6 @@ class FakeFrameSource(FrameSource):
 
 # --- factory -----------------------------------------------------------------
 
-SourceKind = Literal["camera", "video", "images"]
-
-
-@dataclass(frozen=True)
-class CameraParams:
-    """Mirror of ``[camera]`` in config.toml (same field names); see attendance.config."""
-
-    source: SourceKind = "camera"
-    index: int = 0
-    device: str = ""
-    path: str = ""
-    loop: bool = True
-    width: int = 640
-    height: int = 480
-    fps: int = 15
-    reconnect_seconds: float = 2.0
-
 
 def open_source(
     kind: str,
@@ -661,8 +645,8 @@ def open_source(
     )
 
 
-def source_from_params(params: CameraParams, *, realtime: bool = True) -> FrameSource:
-    """:func:`open_source` from a :class:`CameraParams` (``CameraParams(**asdict(section))``)."""
+def source_from_params(params: CameraSection, *, realtime: bool = True) -> FrameSource:
+    """:func:`open_source` from the ``[camera]`` section."""
     return open_source(
         params.source,
         params.index,

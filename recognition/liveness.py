@@ -75,17 +75,19 @@ import enum
 import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 
+from recognition.config import (
+    CHALLENGE_KINDS,
+    CHALLENGE_POLICIES,
+    ChallengeKind,
+    ChallengePolicy,
+    LivenessSection,
+)
 from recognition.quality import yaw_from_landmarks
-
-ChallengeKind = Literal["blink", "turn_left", "turn_right"]
-CHALLENGE_KINDS: tuple[ChallengeKind, ...] = get_args(ChallengeKind)
-ChallengePolicy = Literal["always", "random", "unsure", "never"]
-CHALLENGE_POLICIES: tuple[ChallengePolicy, ...] = get_args(ChallengePolicy)
 
 Landmarks = npt.NDArray[np.float32]
 
@@ -95,39 +97,6 @@ _EYE_A = slice(36, 42)
 _EYE_B = slice(42, 48)
 _YAW_POINTS = [36, 39, 42, 45, 30]  # eye corners + nose tip, the 5-point layout of quality
 _LID_PAIRS = ((37, 41), (38, 40), (43, 47), (44, 46))
-
-
-@dataclass(frozen=True)
-class LivenessParams:
-    """Mirrors ``[recognition.liveness]`` of config.toml (same field names)."""
-
-    challenge: ChallengePolicy = "unsure"
-    random_share: float = 0.2
-    challenges: Sequence[str] = ("blink", "turn_left", "turn_right")
-    timeout_seconds: float = 6.0
-    passive_min_frames: int = 5
-
-    def __post_init__(self) -> None:
-        if self.challenge not in CHALLENGE_POLICIES:
-            raise ValueError(
-                f"liveness challenge policy must be one of {CHALLENGE_POLICIES}, "
-                f"got {self.challenge!r}"
-            )
-        if not 0.0 <= self.random_share <= 1.0:
-            raise ValueError(f"liveness random_share must be in [0, 1], got {self.random_share}")
-        if not self.challenges:
-            raise ValueError("liveness challenges must name at least one challenge")
-        for kind in self.challenges:
-            if kind not in CHALLENGE_KINDS:
-                raise ValueError(
-                    f"unknown liveness challenge {kind!r} (allowed: {', '.join(CHALLENGE_KINDS)})"
-                )
-        if not self.timeout_seconds > 0:
-            raise ValueError(f"liveness timeout_seconds must be > 0, got {self.timeout_seconds}")
-        if self.passive_min_frames < 2:
-            raise ValueError(
-                f"liveness passive_min_frames must be >= 2, got {self.passive_min_frames}"
-            )
 
 
 @dataclass(frozen=True)
@@ -371,7 +340,7 @@ class PassiveCheck:
     is meaningful once ``passive_min_frames`` usable frames were seen.
     """
 
-    def __init__(self, params: LivenessParams, tuning: LivenessTuning | None = None) -> None:
+    def __init__(self, params: LivenessSection, tuning: LivenessTuning | None = None) -> None:
         self.params = params
         self.tuning = tuning or LivenessTuning()
         self._frames: list[Landmarks] = []
@@ -451,7 +420,7 @@ class ChallengeSession:
         self,
         kind: ChallengeKind,
         started_at: float,
-        params: LivenessParams,
+        params: LivenessSection,
         tuning: LivenessTuning | None = None,
         *,
         mirrored: bool = False,
@@ -580,14 +549,14 @@ class ChallengeSession:
 # --------------------------------------------------------------------------- policy
 
 
-def draw_challenge(params: LivenessParams, rng: random.Random) -> ChallengeKind:
+def draw_challenge(params: LivenessSection, rng: random.Random) -> ChallengeKind:
     """Pick one of the configured challenges with the injected RNG."""
     kinds = [k for k in CHALLENGE_KINDS if k in params.challenges]
     return rng.choice(kinds)
 
 
 def needs_challenge(
-    params: LivenessParams, passive: LivenessResult | None, rng: random.Random
+    params: LivenessSection, passive: LivenessResult | None, rng: random.Random
 ) -> bool:
     """Whether the kiosk asks an active challenge for this punch.
 
@@ -614,7 +583,7 @@ def check_clip(
     landmarks: Iterable[npt.ArrayLike | None],
     timestamps: Iterable[float],
     challenge: ChallengeKind | Literal["passive"],
-    params: LivenessParams,
+    params: LivenessSection,
     tuning: LivenessTuning | None = None,
     *,
     mirrored: bool = False,
@@ -646,12 +615,14 @@ def check_clip(
 
 __all__ = [
     "CHALLENGE_KINDS",
+    "CHALLENGE_POLICIES",
     "ChallengeKind",
+    "ChallengePolicy",
     "ChallengeSession",
     "ChallengeState",
     "ChallengeStatus",
-    "LivenessParams",
     "LivenessResult",
+    "LivenessSection",
     "LivenessTuning",
     "PassiveCheck",
     "check_clip",

@@ -12,10 +12,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
-from dataclasses import asdict, replace
 from pathlib import Path
 
 from hadir.command import Command, CommandError, add_config_argument, config_from_args
+from recognition.config import DetectorSection, RecognitionConfig
 
 CHOICES = ("blink", "turn_left", "turn_right", "passive")
 
@@ -47,6 +47,15 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_argument(parser)
 
 
+def detector_from_args(det: DetectorSection, args: argparse.Namespace) -> DetectorSection:
+    """``[recognition.detector]`` with ``--detector`` / ``--yunet-model`` applied."""
+    if args.detector:
+        det = det.model_copy(update={"backend": args.detector})
+    if args.yunet_model:
+        det = det.model_copy(update={"yunet_model": args.yunet_model})
+    return det
+
+
 def _point(text: str) -> tuple[float, float]:
     parts = text.split(",")
     try:
@@ -62,16 +71,12 @@ def _point(text: str) -> tuple[float, float]:
 
 def _run(args: argparse.Namespace) -> int:
     from recognition.faces import FaceModels, ModelError, make_detector
-    from recognition.liveness import LivenessParams, check_clip
+    from recognition.liveness import check_clip
     from recognition.liveness_clip import ClipError, clip_landmarks, first_frame_width
 
-    cfg = config_from_args(args)
-    det = cfg.recognition.detector
-    if args.detector:
-        det = replace(det, backend=args.detector)
-    if args.yunet_model:
-        det = replace(det, yunet_model=args.yunet_model)
-    params = LivenessParams(**asdict(cfg.recognition.liveness))
+    cfg = config_from_args(args, RecognitionConfig, data_dir_key=None)
+    det = detector_from_args(cfg.recognition.detector, args)
+    params = cfg.recognition.liveness
     try:
         width = args.detect_width
         if width is None:

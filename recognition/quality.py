@@ -16,6 +16,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from recognition.config import QualitySection
+
 if TYPE_CHECKING:
     from recognition.faces import Box
 
@@ -47,19 +49,6 @@ QUALITY_CODES: tuple[QualityCode, ...] = (
 # Sharpness is measured on the face resized to this width, so the number does
 # not depend on how far away the person stands.
 _SHARPNESS_WIDTH = 96
-
-
-@dataclass(frozen=True)
-class QualityParams:
-    """Mirrors ``[recognition.quality]`` of config.toml (same field names)."""
-
-    min_eye_distance: float = 28.0
-    min_sharpness: float = 15.0
-    min_brightness: float = 50.0
-    max_brightness: float = 210.0
-    max_yaw: float = 0.35
-    edge_margin: float = 0.02
-    second_face_ratio: float = 0.6
 
 
 @dataclass(frozen=True)
@@ -122,7 +111,7 @@ def assess(
     box: Box,
     landmarks5: npt.NDArray[np.float32],
     other_boxes: Sequence[Box],
-    params: QualityParams,
+    params: QualitySection,
 ) -> QualityReport:
     """Gate one face; returns the first failing check, or ``ok``."""
     h, w = rgb.shape[:2]

@@ -25,6 +25,7 @@ from hadir.command import (
     add_data_dir_argument,
     config_from_args,
 )
+from server.config import ServerConfig
 
 if TYPE_CHECKING:
     from server.settings import ServerSettings
@@ -88,7 +89,9 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 def _settings(args: argparse.Namespace) -> ServerSettings:
     from server.settings import settings_from_config
 
-    settings = settings_from_config(config_from_args(args))
+    settings = settings_from_config(
+        config_from_args(args, ServerConfig, data_dir_key="server.data_dir")
+    )
     changes: dict[str, Any] = {}
     if getattr(args, "database_url", None):
         changes["database_url"] = args.database_url

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 
-from attendance.config import HadirConfig
+from server.config import ServerConfig
 
 SERVER_DB_FILENAME = "server.db"
 ADMIN_TOKEN_FILENAME = "admin-token"  # noqa: S105 - a file name
@@ -40,9 +40,9 @@ class ServerSettings:
     clock: Callable[[], datetime] = field(default=utc_now, compare=False)
 
 
-def settings_from_config(cfg: HadirConfig) -> ServerSettings:
+def settings_from_config(cfg: ServerConfig) -> ServerSettings:
     section = cfg.server
-    data_dir = cfg.data_dir
+    data_dir = cfg.server_data_dir
     database_url = section.database_url or f"sqlite:///{data_dir / SERVER_DB_FILENAME}"
     token_file = (
         Path(section.admin_token_file)

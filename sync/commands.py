@@ -17,6 +17,7 @@ from hadir.command import (
     add_data_dir_argument,
     config_from_args,
 )
+from sync.config import SyncConfig
 
 
 def _sync_arguments(parser: argparse.ArgumentParser) -> None:
@@ -48,7 +49,7 @@ def _run_sync(args: argparse.Namespace) -> int:
     from attendance.store import Store, key_dir_for
     from sync.credentials import CredentialsError, load_credentials
 
-    cfg = config_from_args(args)
+    cfg = config_from_args(args, SyncConfig)
     key_dir = key_dir_for(cfg.data_dir, cfg.store)
     try:
         store = Store.from_config(cfg)

@@ -68,9 +68,9 @@ class ServerProcess:
         data_dir.mkdir(parents=True, exist_ok=True)
         self.config_path.write_text(
             "[device]\n"
-            f'data_dir = "{data_dir}"\n'
             f"{extra_device}\n"
             "[server]\n"
+            f'data_dir = "{data_dir}"\n'
             f"port = {self.port}\n"
             f'database_url = "{database_url}"\n'
             f"{extra_server}\n",

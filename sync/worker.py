@@ -43,11 +43,11 @@ import numpy as np
 
 from attendance.central import CentralDocuments
 from attendance.clock import ClockTrust
-from attendance.configfile import ConfigError
 from attendance.ids import format_utc, parse_utc
 from attendance.outbox import OutboxItem
 from attendance.store import EmployeeRecord, Store, key_dir_for
 from attendance.templates import TemplateError
+from hadir.configfile import ConfigError
 from sync.adms import AdmsClient, AdmsSync
 from sync.client import Change, NativeClient, PunchResult
 from sync.credentials import Credentials, CredentialsError, load_credentials
@@ -61,7 +61,7 @@ from sync.retry import (
 )
 
 if TYPE_CHECKING:
-    from attendance.config import HadirConfig
+    from sync.config import SyncConfig
 
 log = logging.getLogger(__name__)
 
@@ -735,7 +735,7 @@ def flag_untrusted_punches(
 
 
 def build_worker(
-    cfg: HadirConfig,
+    cfg: SyncConfig,
     store: Store,
     *,
     on_roster_changed: Callable[[], None] | None = None,

@@ -19,12 +19,22 @@ SHARED = Path(os.environ.get("HADIR_SHARED", REPO.parent / "shared"))
 def _isolated_config(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Path]:
-    """Point HADIR_CONFIG at an empty temporary config (all defaults) with a temp data dir."""
+    """Point HADIR_CONFIG at a temporary config (all defaults) with temp data folders.
+
+    The system and user config layers and the default data folders point into
+    the same temporary folder, so nothing of the machine's is read or written.
+    """
     root = tmp_path_factory.mktemp("hadir-config")
     data_dir = root / "data"
     cfg = root / "config.toml"
-    cfg.write_text(f'[device]\ndata_dir = "{data_dir}"\n', encoding="utf-8")
+    cfg.write_text(
+        f'[device]\ndata_dir = "{data_dir}"\n[server]\ndata_dir = "{root / "server-data"}"\n',
+        encoding="utf-8",
+    )
     monkeypatch.setenv("HADIR_CONFIG", str(cfg))
+    monkeypatch.setenv("HADIR_SYSTEM_CONFIG", str(root / "etc" / "config.toml"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(root / "xdg-config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(root / "xdg-data"))
     yield cfg
 
 

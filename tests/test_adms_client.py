@@ -154,9 +154,9 @@ def test_adms_round_uploads_punches_and_applies_roster_commands(
 
 def test_adms_mode_pushes_into_the_reference_server(tmp_path: Path) -> None:
     """The kiosk in ADMS mode (through build_worker) against `hadir server`'s /iclock."""
-    from dataclasses import replace
 
-    from attendance.config import HadirConfig, SyncSection
+    from hadir.config import HadirConfig
+    from sync.config import SyncSection
     from sync.serverproc import AdminApi, ServerProcess
     from sync.worker import build_worker
 
@@ -170,12 +170,15 @@ def test_adms_mode_pushes_into_the_reference_server(tmp_path: Path) -> None:
             assert admin.import_employees(csv)["errors"] == []
             kiosk.record(12)
             cfg = HadirConfig()
-            cfg = replace(
-                cfg,
-                device=replace(cfg.device, data_dir=str(kiosk.data_dir), id=kiosk.device_id),
-                sync=SyncSection(
-                    enabled=True, protocol="adms", server_url=srv.url, adms_serial="HADIRSIM1"
-                ),
+            cfg = cfg.model_copy(
+                update={
+                    "device": cfg.device.model_copy(
+                        update={"data_dir": str(kiosk.data_dir), "id": kiosk.device_id}
+                    ),
+                    "sync": SyncSection(
+                        enabled=True, protocol="adms", server_url=srv.url, adms_serial="HADIRSIM1"
+                    ),
+                }
             )
             worker = build_worker(cfg, kiosk.store)
             result = worker.run_once()
@@ -189,7 +192,9 @@ def test_adms_mode_pushes_into_the_reference_server(tmp_path: Path) -> None:
             assert {g[2] for g in got} == {"face"}
             # an unknown serial is refused and nothing is marked delivered
             kiosk.record(1)
-            bad = replace(cfg, sync=replace(cfg.sync, adms_serial="NOT-ALLOWED"))
+            bad = cfg.model_copy(
+                update={"sync": cfg.sync.model_copy(update={"adms_serial": "NOT-ALLOWED"})}
+            )
             stranger = build_worker(bad, kiosk.store)
             with pytest.raises(SyncError):
                 stranger.run_once()

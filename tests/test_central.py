@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -11,11 +10,12 @@ import pytest
 
 from attendance.central import STATE_KEY, CentralDocuments
 from attendance.clock import ClockTrust, FakeClock
-from attendance.config import HadirConfig, RulesSection
-from attendance.configfile import ConfigError
+from attendance.config import RulesSection
 from attendance.recorder import PunchRecorder, rules_from_config
 from attendance.schedule import HolidayCalendar, ScheduleBook, load_holiday_calendar
 from attendance.store import EmployeeRecord, Store
+from hadir.config import HadirConfig
+from hadir.configfile import ConfigError
 
 REPO = Path(__file__).resolve().parent.parent
 NIP = "198703152010011002"
@@ -126,7 +126,7 @@ def test_delete_and_a_stored_document_that_no_longer_fits_the_rules(
     # Stored while [rules] opened check-in at 04:00: a 05:00 shift fitted. With
     # the default 06:00 it no longer does; it is left out with a warning and
     # the kiosk keeps working with the rest.
-    lenient = CentralDocuments(store.state, replace(rules, checkin_start="04:00"))
+    lenient = CentralDocuments(store.state, rules.model_copy(update={"checkin_start": "04:00"}))
     lenient.put("schedule_group", "subuh", WEEK | {"mon": "05:00-14:00"})
     central.put("schedule_group", "pelayanan", WEEK)
     with caplog.at_level(logging.WARNING):

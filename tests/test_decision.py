@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Sequence
 
@@ -10,11 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from attendance.config import MatchSection
+from recognition.config import MatchSection
 from recognition.decision import (
     Decision,
     FaceTracker,
-    MatchParams,
     Observation,
     Outcome,
     decide_single,
@@ -23,7 +21,7 @@ from recognition.faces import Box
 from recognition.gallery import SearchResult
 
 # Explicit values, so the tests check the logic whatever the calibrated defaults are.
-PARAMS = MatchParams(
+PARAMS = MatchSection(
     threshold=0.42,
     review_threshold=0.52,
     min_margin=0.06,
@@ -46,14 +44,6 @@ def feed(tracker: FaceTracker, results: Sequence[SearchResult | None], t0: float
     return decision
 
 
-def test_params_mirror_the_config_section() -> None:
-    section = MatchSection()
-    assert [f.name for f in dataclasses.fields(MatchParams)] == [
-        f.name for f in dataclasses.fields(MatchSection)
-    ]
-    assert MatchParams(**dataclasses.asdict(section)) == MatchParams()
-
-
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
@@ -68,11 +58,11 @@ def test_params_mirror_the_config_section() -> None:
 )
 def test_bad_params_are_refused(changes: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        MatchParams(**changes)  # type: ignore[arg-type]
+        MatchSection(**changes)  # type: ignore[arg-type]
 
 
 def test_cohort_ratio_sends_an_indistinct_match_to_review() -> None:
-    params = dataclasses.replace(PARAMS, max_cohort_ratio=0.76)
+    params = PARAMS.model_copy(update={"max_cohort_ratio": 0.76})
     distinct = SearchResult("a", 0.30, 0.2, "b", 0.5, "t", cohort_distance=0.60)
     assert decide_single(distinct, params).outcome is Outcome.MATCH  # 0.30 <= 0.456
     crowded = SearchResult("a", 0.40, 0.1, "b", 0.5, "t", cohort_distance=0.50)
@@ -84,7 +74,7 @@ def test_cohort_ratio_sends_an_indistinct_match_to_review() -> None:
 
 
 def test_runner_up_ratio_sends_a_match_between_look_alikes_to_review() -> None:
-    params = dataclasses.replace(PARAMS, max_runner_up_ratio=0.8)
+    params = PARAMS.model_copy(update={"max_runner_up_ratio": 0.8})
     # Margin 0.08 passes min_margin (0.06), but 0.36 is 0.82 of 0.44: a stranger
     # between two enrolled look-alikes, not clearly either of them.
     between = SearchResult("a", 0.36, 0.08, "b", 0.44, "t", cohort_distance=0.9)
@@ -153,7 +143,7 @@ def test_match_after_frames_required_agreeing_frames() -> None:
 
 @pytest.mark.parametrize("frames_required", [1, 2, 5])
 def test_frames_required_is_honoured(frames_required: int) -> None:
-    tracker = FaceTracker(dataclasses.replace(PARAMS, frames_required=frames_required))
+    tracker = FaceTracker(PARAMS.model_copy(update={"frames_required": frames_required}))
     outcomes = [
         tracker.update(Observation(i * FPS, BOX, hit("a", 0.3))).outcome
         for i in range(frames_required)
@@ -181,7 +171,7 @@ def test_single_disagreeing_frame_prevents_match() -> None:
 )
 @settings(max_examples=40)
 def test_any_bad_frame_in_the_window_prevents_match(odd: int, odd_result: SearchResult) -> None:
-    params = dataclasses.replace(PARAMS, frames_required=5)
+    params = PARAMS.model_copy(update={"frames_required": 5})
     results = [hit("asn-1", 0.3) for _ in range(5)]
     results[odd] = odd_result
     decision = feed(FaceTracker(params), results)

@@ -21,8 +21,8 @@ import pytest
 
 from recognition import gallery as gallery_module
 from recognition.bench import BenchSettings, read_frames
+from recognition.config import EnrollmentSection
 from recognition.enrollment import (
-    EnrollmentParams,
     EnrollmentSession,
     EnrollmentStatus,
     EnrollState,
@@ -236,14 +236,14 @@ def test_duplicate_of_another_person_is_refused_naming_them(
 
 def test_new_person_unlike_everyone_is_enrolled(faces: dict[str, FaceResult]) -> None:
     gallery = _gallery(faces, {"A": ["a1", "a2"], "C": ["b1"]})
-    session = EnrollmentSession("D", gallery, EnrollmentParams(samples=1))
+    session = EnrollmentSession("D", gallery, EnrollmentSection(samples=1))
     status = offer_prompted(session, faces["c1"])
     assert status.state is EnrollState.DONE and status.duplicate_of is None
 
 
 def test_duplicate_threshold_is_the_configured_one(faces: dict[str, FaceResult]) -> None:
     gallery = _gallery(faces, {"A": ["a1"]})
-    strict = EnrollmentParams(samples=1, duplicate_threshold=0.05)
+    strict = EnrollmentSection(samples=1, duplicate_threshold=0.05)
     # A's other photo is ~0.3 away: a duplicate at 0.45, not at 0.05.
     assert offer_prompted(EnrollmentSession("B", gallery), faces["a2"]).state is (
         EnrollState.DUPLICATE
@@ -256,7 +256,7 @@ def test_duplicate_threshold_is_the_configured_one(faces: dict[str, FaceResult])
 @pytest.mark.parametrize("others", [False, True], ids=["alone", "with-others"])
 def test_reenrolling_the_same_person_is_allowed(faces: dict[str, FaceResult], others: bool) -> None:
     people = {"A": ["a1", "a2"]} | ({"C": ["b1"], "E": ["c1"]} if others else {})
-    session = EnrollmentSession("A", _gallery(faces, people), EnrollmentParams(samples=3))
+    session = EnrollmentSession("A", _gallery(faces, people), EnrollmentSection(samples=3))
     for key in ("a3", "a4", "a5"):
         status = offer_prompted(session, faces[key])
         assert status.duplicate_of is None and status.guidance is None, key
@@ -273,7 +273,7 @@ def test_samples_of_two_people_are_inconsistent(faces: dict[str, FaceResult]) ->
 
 
 def test_templates_carry_the_model_name_and_version(faces: dict[str, FaceResult]) -> None:
-    session = EnrollmentSession("A", Gallery.empty(), EnrollmentParams(samples=2))
+    session = EnrollmentSession("A", Gallery.empty(), EnrollmentSection(samples=2))
     for key in ("a1", "a2"):
         offer_prompted(session, faces[key])
     assert session.state is EnrollState.DONE
@@ -313,7 +313,7 @@ def clip_frames(engine: FaceEngine, shared_data: Path) -> list[FaceResult]:
 
 
 def test_real_head_turns_in_a_clip_complete_a_session(clip_frames: list[FaceResult]) -> None:
-    session = EnrollmentSession("F", Gallery.empty(), EnrollmentParams(samples=3))
+    session = EnrollmentSession("F", Gallery.empty(), EnrollmentSection(samples=3))
     guidance = set()
     for result in clip_frames:
         status = session.offer(result)
@@ -331,7 +331,7 @@ def test_real_head_turns_in_a_clip_complete_a_session(clip_frames: list[FaceResu
 def test_same_person_from_a_clip_cannot_enroll_under_another_id(
     clip_frames: list[FaceResult], faces: dict[str, FaceResult]
 ) -> None:
-    first = EnrollmentSession("F", Gallery.empty(), EnrollmentParams(samples=3))
+    first = EnrollmentSession("F", Gallery.empty(), EnrollmentSection(samples=3))
     for result in clip_frames:
         first.offer(result)
     assert first.state is EnrollState.DONE
@@ -345,7 +345,7 @@ def test_same_person_from_a_clip_cannot_enroll_under_another_id(
     assert second.state is EnrollState.DUPLICATE
     assert statuses[-1].duplicate_of == "F" and statuses[-1].captured == 0
     # She may re-enroll as herself.
-    again = EnrollmentSession("F", gallery, EnrollmentParams(samples=3))
+    again = EnrollmentSession("F", gallery, EnrollmentSection(samples=3))
     for result in clip_frames:
         again.offer(result)
     assert again.state is EnrollState.DONE

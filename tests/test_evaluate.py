@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 
 from hadir.cli import main
-from recognition.decision import MatchParams
+from recognition.config import MatchSection
 from recognition.embedcache import DatasetEmbeddings, PipelineSettings, embed_dataset
 from recognition.evaluate import (
     Attempts,
@@ -91,7 +91,7 @@ def test_well_separated_people_give_no_errors() -> None:
     assert enrolled == 4
     assert len(attempts.genuine) == 3 * 4 * 2
     assert len(attempts.impostor) == 6 * 4  # every image once, when its person is held out
-    r = rates(attempts, MatchParams())
+    r = rates(attempts, MatchSection())
     assert (r.far, r.frr, r.false_accepts, r.false_rejects, r.misidentified) == (0, 0, 0, 0, 0)
     assert rank1(attempts) == 1.0
     # Held-out people really are absent: each impostor's nearest person is someone else, far off.
@@ -110,7 +110,7 @@ def test_impostor_on_top_of_an_enrolled_person_is_a_false_accept() -> None:
     assert enrolled == n - 1
     assert len(attempts.impostor) == n * 4
     assert len(attempts.genuine) == n * (n - 1) * 2
-    r = rates(attempts, MatchParams())
+    r = rates(attempts, MatchSection())
     # When twin is held out its 4 images match p0, and the other way round: 8 false accepts.
     assert r.false_accepts == 8
     assert r.far == pytest.approx(8 / (n * 4))
@@ -121,7 +121,7 @@ def test_impostor_on_top_of_an_enrolled_person_is_a_false_accept() -> None:
     assert r.frr == pytest.approx(r.false_rejects / len(attempts.genuine))
     assert r.misidentified == 0
     # Without the margin and runner-up rules the twins are accepted, some as the other twin.
-    loose = rates(attempts, MatchParams(min_margin=0.0, max_runner_up_ratio=10.0))
+    loose = rates(attempts, MatchSection(min_margin=0.0, max_runner_up_ratio=10.0))
     assert loose.false_rejects == loose.misidentified > 0
 
 
@@ -129,7 +129,7 @@ def test_rates_counts_each_kind_of_attempt() -> None:
     rng = np.random.default_rng(3)
     c = _centres(3, rng)
     gallery = Gallery.build([Template("A", c[0]), Template("A", c[0] * 0.99), Template("B", c[1])])
-    params = MatchParams(threshold=0.42, review_threshold=0.52, min_margin=0.06)
+    params = MatchSection(threshold=0.42, review_threshold=0.52, min_margin=0.06)
 
     def near(centre: np.ndarray[Any, np.dtype[np.float32]], distance: float) -> Any:
         step = rng.standard_normal(128).astype(np.float32)
@@ -173,7 +173,7 @@ def test_people_without_enough_usable_images_are_never_enrolled() -> None:
     assert {truth for truth, _ in attempts.genuine} == {"p0", "p1", "p2"}
     assert len(attempts.genuine) == 3 * 3 * 1  # 3 people, enrolled in 3 of 4 folds, 1 probe
     assert len(attempts.impostor) == 3 + 3 + 3 + 1  # usable images only
-    out = report(data, EvalSettings(gallery_per_person=2, folds=4), MatchParams())
+    out = report(data, EvalSettings(gallery_per_person=2, folds=4), MatchSection())
     assert (out["identities"], out["images"], out["fte"]) == (4, 13, 3)
     assert (out["genuine"], out["impostor"]) == (9, 10)
     assert out["far"] == 0.0 and out["frr"] == 0.0 and out["rank1"] == 1.0
@@ -204,7 +204,7 @@ def test_repeats_report_each_split_and_their_pool() -> None:
 
 
 # The margin rule alone (no cohort normalisation), so the sweep moves both ways.
-NO_COHORT = MatchParams(
+NO_COHORT = MatchSection(
     threshold=0.42,
     review_threshold=0.52,
     min_margin=0.06,
@@ -317,7 +317,7 @@ def test_evaluate_json_end_to_end(no_cache_run: tuple[Run, Path]) -> None:
     # attempt; each person probes with 3 - K photos in the 4 folds it is enrolled in.
     assert out["impostor"] == out["images"] - out["fte"]
     assert out["genuine"] == len(SUBJECTS) * (len(PHOTOS) - 2) * 4
-    assert out["threshold"] == MatchParams().threshold
+    assert out["threshold"] == MatchSection().threshold
     for key in ("far", "frr", "rank1"):
         assert 0.0 <= out[key] <= 1.0, key
     # Same-session photos of five people: no false accepts, and the right person first.
@@ -429,7 +429,7 @@ def test_threshold_flag_and_human_readable_output(cached: Path) -> None:
     ):
         assert any(line.startswith(label) for line in lines), label
     assert any(line.split() == ["identities", str(default["identities"])] for line in lines)
-    assert any(line.startswith(f"threshold          {MatchParams().threshold}") for line in lines)
+    assert any(line.startswith(f"threshold          {MatchSection().threshold}") for line in lines)
     table = lines[lines.index("threshold      FAR        FRR") + 1 :]
     assert len(table) == len(default["thresholds"])
     assert all(line.strip().endswith("%") for line in table)

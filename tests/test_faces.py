@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
+from recognition.config import QualitySection
 from recognition.faces import (
     Box,
     FaceEngine,
@@ -19,7 +20,7 @@ from recognition.faces import (
     make_detector,
 )
 from recognition.images import as_image, load_image, to_rgb
-from recognition.quality import QualityParams, assess, yaw_from_landmarks
+from recognition.quality import assess, yaw_from_landmarks
 
 
 @pytest.fixture(scope="module")
@@ -162,9 +163,9 @@ def test_turned_head_from_landmarks() -> None:
     img = np.full((200, 200, 3), 120, np.uint8)
     img[::4] = 200  # texture so the face is not "blurred"
     box = Box(10, 20, 80, 100)
-    report = assess(img, box, turned + 10, [], QualityParams(min_eye_distance=10))
+    report = assess(img, box, turned + 10, [], QualitySection(min_eye_distance=10))
     assert report.code == "turned"
-    assert assess(img, box, frontal + 10, [], QualityParams(min_eye_distance=10)).code == "ok"
+    assert assess(img, box, frontal + 10, [], QualitySection(min_eye_distance=10)).code == "ok"
 
 
 def test_embedding_validation() -> None:

@@ -15,11 +15,11 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from attendance.clock import ClockTrust, FakeClock
-from attendance.config import HadirConfig
 from attendance.db import DB_FILENAME
 from attendance.fingerprints import FingerprintSlots
 from attendance.recorder import PunchRecorder, rules_from_config
 from attendance.store import EmployeeRecord, Store
+from hadir.config import HadirConfig
 from kiosk.controller import KioskController
 from kiosk.fingerprint import FingerAlreadyEnrolledError, FingerprintWatcher, enroll_finger
 from kiosk.i18n import Catalogue
@@ -249,7 +249,6 @@ def test_erasing_at_the_kiosk_deletes_the_fingers_on_the_module(store: Store) ->
 
 
 def test_a_kiosk_whose_sensor_cannot_be_opened_goes_on_without_it(store: Store) -> None:
-    from dataclasses import replace
 
     from kiosk.app import _fingerprint_watcher
 
@@ -257,7 +256,9 @@ def test_a_kiosk_whose_sensor_cannot_be_opened_goes_on_without_it(store: Store) 
     cfg = HadirConfig()
     assert _fingerprint_watcher(cfg, store, controller) is None  # no port configured
     assert controller.attendance.guidance_code != "finger.error"
-    cfg = replace(cfg, fingerprint=replace(cfg.fingerprint, port="/dev/ttyHADIR-none"))
+    cfg = cfg.model_copy(
+        update={"fingerprint": cfg.fingerprint.model_copy(update={"port": "/dev/ttyHADIR-none"})}
+    )
     assert _fingerprint_watcher(cfg, store, controller) is None
     assert controller.attendance.guidance_code == "finger.error"
     assert controller.attendance.guidance_text == "Sensor sidik jari tidak merespons"

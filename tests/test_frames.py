@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import gc
 import logging
 import shutil
@@ -15,9 +14,8 @@ import cv2
 import numpy as np
 import pytest
 
-from attendance.config import CameraSection
+from recognition.config import CameraSection
 from recognition.frames import (
-    CameraParams,
     CameraSource,
     FakeFrameSource,
     Frame,
@@ -228,13 +226,6 @@ def test_image_folder_is_paced(shared_data: Path) -> None:
 # --- factory --------------------------------------------------------------------------
 
 
-def test_camera_params_mirror_the_config_section() -> None:
-    names = [f.name for f in dataclasses.fields(CameraParams)]
-    assert names == [f.name for f in dataclasses.fields(CameraSection)]
-    params = CameraParams(**dataclasses.asdict(CameraSection()))
-    assert params == CameraParams()
-
-
 def test_open_source_builds_each_kind(shared_data: Path) -> None:
     camera = open_source("camera", index=3)
     assert isinstance(camera, CameraSource)
@@ -245,7 +236,7 @@ def test_open_source_builds_each_kind(shared_data: Path) -> None:
     assert not video.is_open  # built, not opened
     folder = open_source("images", path=str(shared_data / "faces" / "att-orl" / "s01"))
     assert isinstance(folder, ImageFolderSource)
-    params = CameraParams(source="video", path=str(shared_data / "video" / CLIP), loop=False)
+    params = CameraSection(source="video", path=str(shared_data / "video" / CLIP), loop=False)
     with source_from_params(params, realtime=False) as source:
         assert source.read() is not None
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from attendance.clock import ClockTrust, FakeClock
-from attendance.config import HadirConfig
 from attendance.housekeeping import Housekeeping
 from attendance.recorder import PunchRecorder
 from attendance.store import EmployeeRecord, Store
+from hadir.config import HadirConfig
 
 NIP = "198703152010011002"
 MONDAY_0740_WIB = datetime(2026, 11, 30, 0, 40, tzinfo=UTC)

@@ -20,11 +20,11 @@ from pathlib import Path
 import pytest
 
 from attendance.clock import FakeClock
-from attendance.config import HadirConfig
 from attendance.integrity import load_public_key
 from attendance.recorder import PunchRecorder
 from attendance.store import EmployeeRecord, Store
 from attendance.verify import verify_log
+from hadir.config import HadirConfig
 
 NIPS = ["198703152010011002", "199001012015022001", "198512122010121003"]
 T0 = datetime(2026, 11, 30, 0, 0, tzinfo=UTC)

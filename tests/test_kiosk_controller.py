@@ -13,9 +13,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from attendance.clock import ClockTrust, FakeClock
-from attendance.config import HadirConfig
 from attendance.recorder import PunchRecorder, rules_from_config
 from attendance.store import EmployeeRecord, Store
+from hadir.config import HadirConfig
 from kiosk.controller import KioskController
 from kiosk.i18n import Catalogue
 from kiosk.ports import FrameAnalysis, SyncInfo, run_inline

@@ -10,11 +10,10 @@ import numpy as np
 import pytest
 
 from kiosk.engine import EngineRecognizer
-from recognition.decision import MatchParams
+from recognition.config import LivenessSection, MatchSection
 from recognition.faces import FaceEngine, FaceModels, YuNetDetector
 from recognition.gallery import Gallery, GalleryHolder, Template
 from recognition.images import to_rgb
-from recognition.liveness import LivenessParams
 
 NIP = "198703152010011002"
 FPS = 12.0
@@ -57,9 +56,9 @@ def test_a_real_head_turn_passes_the_kiosk_challenge_with_yunet(
     gallery = GalleryHolder(
         Gallery.build([Template(NIP, v, str(i)) for i, v in enumerate(vectors)])
     )
-    liveness = LivenessParams(challenge="always", challenges=(kind,), timeout_seconds=6.0)
+    liveness = LivenessSection(challenge="always", challenges=(kind,), timeout_seconds=6.0)
     recognizer = EngineRecognizer(
-        yunet_engine, gallery, MatchParams(), liveness, rng=random.Random(1)
+        yunet_engine, gallery, MatchSection(), liveness, rng=random.Random(1)
     )
     asked = None
     # The clip plays on a loop, as at the door, until a decision or the timeout.
@@ -88,8 +87,8 @@ def test_a_borderline_face_names_its_nearest_person_only_for_the_pin_keypad(
         Gallery.build([Template(NIP, v, str(i)) for i, v in enumerate(vectors)])
     )
     # Her own face, but every distance falls in the review band (above 0.05).
-    params = MatchParams(threshold=0.05, review_threshold=0.9)
-    liveness = LivenessParams(challenge="never")
+    params = MatchSection(threshold=0.05, review_threshold=0.9)
+    liveness = LivenessSection(challenge="never")
     recognizer = EngineRecognizer(yunet_engine, gallery, params, liveness, rng=random.Random(1))
     probes = frames[: len(frames) // 2]  # other frames than the enrolled ones
     for i in range(int(8 * FPS)):

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from attendance.config import HadirConfig, load_config
 from attendance.store import EmployeeRecord, Store, key_dir_for
+from hadir.config import HadirConfig, load_config
 from recognition.frames import FakeFrameSource
 from sync.client import NativeClient
 from sync.credentials import Credentials, save_credentials
@@ -31,17 +30,21 @@ def server(tmp_path: Path) -> Iterator[ServerProcess]:
 
 def registered_config(server: ServerProcess) -> HadirConfig:
     cfg = load_config()
-    cfg = replace(
-        cfg,
-        kiosk=replace(cfg.kiosk, fullscreen=False, sound=False, result_seconds=1.0),
-        sync=replace(
-            cfg.sync,
-            enabled=True,
-            server_url=server.url,
-            interval_seconds=0.5,
-            timeout_seconds=1.0,
-            max_backoff_seconds=1.0,
-        ),
+    cfg = cfg.model_copy(
+        update={
+            "kiosk": cfg.kiosk.model_copy(
+                update={"fullscreen": False, "sound": False, "result_seconds": 1.0}
+            ),
+            "sync": cfg.sync.model_copy(
+                update={
+                    "enabled": True,
+                    "server_url": server.url,
+                    "interval_seconds": 0.5,
+                    "timeout_seconds": 1.0,
+                    "max_backoff_seconds": 1.0,
+                }
+            ),
+        }
     )
     admin = AdminApi(server.url, server.admin_token())
     with Store.from_config(cfg) as store:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,8 +18,8 @@ import pytest
 
 from attendance.admin import AdminGuard
 from attendance.clock import SystemClock
-from attendance.config import HadirConfig, load_config
 from attendance.store import EmployeeRecord, Store
+from hadir.config import HadirConfig, load_config
 from recognition.frames import FakeFrameSource
 from recognition.images import load_image
 from recognition.liveness import ChallengePolicy
@@ -112,12 +111,17 @@ def kiosk_config(challenge: ChallengePolicy = "never", **kiosk: Any) -> HadirCon
     """The test config; a still test picture cannot pass liveness, so it is off by default."""
     cfg = load_config()
     rec = cfg.recognition
-    return replace(
-        cfg,
-        kiosk=replace(cfg.kiosk, fullscreen=False, sound=False, **kiosk),
-        recognition=replace(
-            rec, liveness=replace(rec.liveness, challenge=challenge, timeout_seconds=1.5)
-        ),
+    return cfg.model_copy(
+        update={
+            "kiosk": cfg.kiosk.model_copy(update={"fullscreen": False, "sound": False, **kiosk}),
+            "recognition": rec.model_copy(
+                update={
+                    "liveness": rec.liveness.model_copy(
+                        update={"challenge": challenge, "timeout_seconds": 1.5}
+                    )
+                }
+            ),
+        }
     )
 
 
@@ -328,7 +332,9 @@ def test_admin_lockout_after_repeated_wrong_pins(
     qtbot: Any, shared_data: Path, engine: Any, make_kiosk: Any
 ) -> None:
     cfg = kiosk_config()
-    cfg = replace(cfg, admin=replace(cfg.admin, max_attempts=3, lockout_seconds=60.0))
+    cfg = cfg.model_copy(
+        update={"admin": cfg.admin.model_copy(update={"max_attempts": 3, "lockout_seconds": 60.0})}
+    )
     prepare_store(cfg, shared_data, engine, enroll=False)
     kiosk = make_kiosk(cfg, [np.full((480, 640, 3), 60, np.uint8)])
     ctl = kiosk.controller
@@ -355,7 +361,9 @@ def test_camera_unplugged_shows_message_and_reconnects(
     qtbot: Any, shared_data: Path, engine: Any, make_kiosk: Any
 ) -> None:
     cfg = kiosk_config()
-    cfg = replace(cfg, camera=replace(cfg.camera, reconnect_seconds=0.2))
+    cfg = cfg.model_copy(
+        update={"camera": cfg.camera.model_copy(update={"reconnect_seconds": 0.2})}
+    )
     prepare_store(cfg, shared_data, engine, enroll=False)
     kiosk = make_kiosk(cfg, [np.full((480, 640, 3), 60, np.uint8)])
     ctl = kiosk.controller
@@ -439,7 +447,13 @@ def test_fingerprint_enrolled_at_the_admin_screen_then_punches(
     fake = FakeFingerprintModule()
     with PtyBridge(fake) as port:
         cfg = kiosk_config()
-        cfg = replace(cfg, fingerprint=replace(cfg.fingerprint, port=port, poll_seconds=0.05))
+        cfg = cfg.model_copy(
+            update={
+                "fingerprint": cfg.fingerprint.model_copy(
+                    update={"port": port, "poll_seconds": 0.05}
+                )
+            }
+        )
         prepare_store(cfg, shared_data, engine, enroll=False)
         empty_hall = np.zeros((480, 640, 3), np.uint8)
         kiosk = make_kiosk(cfg, [empty_hall])

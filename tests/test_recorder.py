@@ -10,7 +10,6 @@ import pytest
 
 from attendance import integrity
 from attendance.clock import ClockTrust, FakeClock
-from attendance.config import HadirConfig
 from attendance.db import DB_FILENAME
 from attendance.ids import parse_utc
 from attendance.models import Punch
@@ -21,6 +20,7 @@ from attendance.recorder import (
     chain_head_key,
 )
 from attendance.store import EmployeeRecord, Store
+from hadir.config import HadirConfig
 
 NIP = "198703152010011002"
 NIP2 = "199001012015022001"

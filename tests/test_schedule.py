@@ -7,7 +7,6 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from attendance.config import RulesSection
-from attendance.configfile import ConfigError
 from attendance.schedule import (
     DEFAULT_GROUP,
     BandTable,
@@ -18,6 +17,7 @@ from attendance.schedule import (
     load_schedule_book,
     schedule_book_from_config,
 )
+from hadir.configfile import ConfigError
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE_BOOK = REPO / "assets" / "schedules.example.toml"

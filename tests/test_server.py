@@ -11,7 +11,7 @@ import os
 import struct
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -730,12 +730,10 @@ def test_schema_migrates_once_and_a_second_app_reuses_the_database(
 
 
 def test_settings_from_config_defaults_to_sqlite_in_the_data_dir(tmp_path: Path) -> None:
-    from attendance.config import HadirConfig
+    from server.config import ServerConfig, ServerSection
     from server.settings import settings_from_config
 
-    cfg = HadirConfig()
-    cfg = replace(cfg, device=replace(cfg.device, data_dir=str(tmp_path)))
-    settings = settings_from_config(cfg)
+    settings = settings_from_config(ServerConfig(server=ServerSection(data_dir=str(tmp_path))))
     assert settings.database_url == f"sqlite:///{tmp_path / 'server.db'}"
     assert settings.admin_token_file == tmp_path / "admin-token"
     assert settings.max_batch == 1000

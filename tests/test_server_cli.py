@@ -16,9 +16,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import inspect
 from test_server import NIP, database_url
 
-from attendance.config import load_config
 from attendance.integrity import public_key_bytes
 from hadir.cli import main
+from hadir.config import load_config
 from server.app import create_app
 from server.db import VERSION_TABLE, head_revision, open_database
 from server.models import Base
@@ -28,7 +28,7 @@ __all__ = ["database_url"]
 
 
 def _data_dir(config: Path) -> Path:
-    return load_config(config).data_dir
+    return load_config(config).server_data_dir
 
 
 def test_admin_token_is_created_owner_only_and_stable(
@@ -162,7 +162,7 @@ def test_hadir_server_serves_and_logs_json_lines(tmp_path: Path) -> None:
         port = s.getsockname()[1]
     config = tmp_path / "server.toml"
     config.write_text(
-        f'[device]\ndata_dir = "{tmp_path / "data"}"\n[server]\nport = {port}\n', encoding="utf-8"
+        f'[server]\ndata_dir = "{tmp_path / "data"}"\nport = {port}\n', encoding="utf-8"
     )
     log_path = tmp_path / "server.log"
     with log_path.open("wb") as log:

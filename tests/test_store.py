@@ -12,12 +12,13 @@ import pytest
 
 from attendance.admin import AdminGuard, AdminState
 from attendance.clock import FakeClock
-from attendance.config import AdminSection, HadirConfig
+from attendance.config import AdminSection
 from attendance.db import DB_FILENAME, DatabaseRefusedError, open_database
 from attendance.integrity import load_public_key, verify
 from attendance.recorder import PunchRecorder
 from attendance.store import EmployeeRecord, Store
 from attendance.templates import TemplateError
+from hadir.config import HadirConfig
 
 NIP = "198703152010011002"
 NIP2 = "199001012015022001"

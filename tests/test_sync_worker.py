@@ -12,7 +12,6 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -341,21 +340,31 @@ def test_cli_register_now_and_status(
 
 def test_build_worker_from_config(kiosk: SimKiosk, server: ServerProcess) -> None:
 
-    from attendance.config import HadirConfig, SyncSection
+    from hadir.config import HadirConfig
+    from sync.config import SyncSection
 
     base = HadirConfig()
-    cfg = replace(
-        base, device=replace(base.device, data_dir=str(kiosk.data_dir), id=kiosk.device_id)
+    cfg = base.model_copy(
+        update={
+            "device": base.device.model_copy(
+                update={"data_dir": str(kiosk.data_dir), "id": kiosk.device_id}
+            )
+        }
     )
     off = build_worker(cfg, kiosk.store)
     assert off.status().state == "disabled" and off.status().text == "sinkronisasi tidak aktif"
-    on = replace(cfg, sync=SyncSection(enabled=True, server_url=server.url, batch_size=7))
+    on = cfg.model_copy(
+        update={"sync": SyncSection(enabled=True, server_url=server.url, batch_size=7)}
+    )
     worker = build_worker(on, kiosk.store)
     assert worker.batch_size == 7 and worker.max_in_flight == 2 and worker.adms is None
     kiosk.record(15)
     assert worker.run_once().batches == 3
     with pytest.raises(ValueError, match="adms_serial"):
-        build_worker(replace(on, sync=replace(on.sync, protocol="adms")), kiosk.store)
+        build_worker(
+            on.model_copy(update={"sync": on.sync.model_copy(update={"protocol": "adms"})}),
+            kiosk.store,
+        )
 
 
 def test_template_before_its_republished_employee_is_not_lost(
