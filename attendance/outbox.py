@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, func, select, update
 
+from attendance.batches import chunked
 from attendance.db import Database
 from attendance.models import OutboxEntry, Punch
 from attendance.records import punch_record, record_columns
@@ -44,11 +45,6 @@ class OutboxStats:
     @property
     def pending(self) -> int:
         return self.ready + self.claimed
-
-
-def _chunks(ids: Sequence[str]) -> Iterable[Sequence[str]]:
-    for i in range(0, len(ids), _CHUNK):
-        yield ids[i : i + _CHUNK]
 
 
 class Outbox:
@@ -103,7 +99,7 @@ class Outbox:
     ) -> int:
         changed = 0
         with self._db.write() as conn:
-            for chunk in _chunks(list(punch_ids)):
+            for chunk in chunked(list(punch_ids), _CHUNK):
                 pks = select(Punch.pk).where(Punch.id.in_(chunk)).scalar_subquery()
                 res = conn.execute(
                     update(OutboxEntry)

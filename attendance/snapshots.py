@@ -18,6 +18,7 @@ from pathlib import Path
 
 from sqlalchemy import select, update
 
+from attendance.batches import chunked
 from attendance.db import Database, StoreError
 from attendance.models import Punch
 
@@ -138,11 +139,9 @@ class SnapshotStore:
 
     def _clear_references(self, db: Database, rels: Iterable[str]) -> None:
         ids = [rel.rsplit("/", 1)[-1].removesuffix(".jpg") for rel in rels]
-        for i in range(0, len(ids), 500):
+        for chunk in chunked(ids):
             with db.write() as conn:
-                conn.execute(
-                    update(Punch).where(Punch.id.in_(ids[i : i + 500])).values(snapshot=None)
-                )
+                conn.execute(update(Punch).where(Punch.id.in_(chunk)).values(snapshot=None))
 
     def remove_orphans(self, db: Database, now: datetime, min_age_seconds: float = 3600) -> int:
         """Delete files no committed punch refers to (left by a crash before commit).

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +21,7 @@ from sqlalchemy import Connection, delete, func, insert, or_, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from attendance.admin import AdminState, PinHashError, hash_pin, verify_pin
+from attendance.batches import chunked
 from attendance.db import Database, StoreError, open_database
 from attendance.fingerprints import STATE_KEY as FINGERPRINT_SLOTS_KEY
 from attendance.fingerprints import decode_slots, encode_slots, without_person
@@ -535,8 +536,3 @@ def _load_checked_keys(db: Database, key_dir: Path) -> DeviceKeys:
             set_state(conn, _SIGNING_FP, keys.signing_fingerprint)
             set_state(conn, _TEMPLATE_FP, keys.template_fingerprint)
     return keys
-
-
-def chunked(items: Sequence[str], size: int = 500) -> Iterable[Sequence[str]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]

@@ -209,11 +209,6 @@ class TemplateStore:
             res = conn.execute(delete(FaceTemplate).where(FaceTemplate.id == template_id))
             return bool(res.rowcount)
 
-    def delete_person(self, nip: str) -> int:
-        with self._db.write() as conn:
-            res = conn.execute(delete(FaceTemplate).where(FaceTemplate.nip == nip))
-            return int(res.rowcount)
-
 
 def _info(m: RowMapping) -> TemplateInfo:
     return TemplateInfo(

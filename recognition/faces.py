@@ -313,11 +313,6 @@ class FaceEngine:
         return result
 
 
-def eye_centers(landmarks5: FloatArray) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
-    """Centres of the two eyes from dlib's 5-point layout (0-1 and 2-3 are eye corners)."""
-    return landmarks5[0:2].mean(axis=0), landmarks5[2:4].mean(axis=0)
-
-
 def as_embedding(vec: Sequence[float] | FloatArray) -> FloatArray:
     """Validate a 128-d template vector (finite float32); see :func:`check_vector`."""
     return check_vector(vec, "embedding")

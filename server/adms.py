@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from attendance.adms import parse_key_values
 from server.db import Database
 from server.errors import ApiError
 from server.ingest import IngestLimits, insert_ignoring_duplicates, one_of
@@ -87,16 +88,6 @@ def parse_attlog_line(line: str) -> AttlogLine:
             raise ValueError(f"{name} is not a number")
     raw = "".join(ch for ch in line[:512] if ch == "\t" or (ord(ch) >= 32 and ord(ch) != 127))
     return AttlogLine(pin, local_time, status, verify, _printable(workcode)[:32], raw)
-
-
-def parse_key_values(text: str) -> dict[str, str]:
-    """``PIN=1\\tName=Budi\\tPri=0`` -> dict (ADMS OPERLOG USER lines)."""
-    out: dict[str, str] = {}
-    for part in text.split("\t"):
-        key, sep, value = part.partition("=")
-        if sep:
-            out[key.strip()] = value.strip()
-    return out
 
 
 class AdmsService:

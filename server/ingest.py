@@ -20,7 +20,7 @@ import math
 import re
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -30,6 +30,7 @@ from sqlalchemy import Connection, any_, bindparam, select, update
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 
+from attendance.batches import chunked
 from attendance.integrity import GENESIS_HASH, SIGNED_FIELDS, canonical_bytes
 from server.db import Database
 from server.devices import AuthenticatedDevice
@@ -240,11 +241,6 @@ def one_of(conn: Connection, column: Any, values: Sequence[Any]) -> Any:
     return column.in_(values)
 
 
-def _chunks(items: Sequence[Any], size: int = LOOKUP_CHUNK) -> Iterable[Sequence[Any]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
-
-
 def insert_ignoring_duplicates(conn: Connection, rows: list[dict[str, Any]]) -> set[str]:
     """INSERT .. ON CONFLICT (id) DO NOTHING; returns the ids actually inserted."""
     if not rows:
@@ -262,7 +258,7 @@ def insert_ignoring_duplicates(conn: Connection, rows: list[dict[str, Any]]) -> 
     ids = [r["id"] for r in rows]
     mine = {(r["id"], r["received_utc"], r["record_hash"]) for r in rows}
     inserted: set[str] = set()
-    for chunk in _chunks(ids):
+    for chunk in chunked(ids, LOOKUP_CHUNK):
         for rid, received, digest in conn.execute(
             select(Punch.id, Punch.received_utc, Punch.record_hash).where(
                 one_of(conn, Punch.id, chunk)
@@ -305,7 +301,7 @@ def _insert_postgresql(conn: Connection, rows: list[dict[str, Any]]) -> set[str]
 
 def existing_hashes(conn: Connection, ids: Sequence[str]) -> dict[str, str]:
     found: dict[str, str] = {}
-    for chunk in _chunks(ids):
+    for chunk in chunked(ids, LOOKUP_CHUNK):
         for rid, digest in conn.execute(
             select(Punch.id, Punch.record_hash).where(one_of(conn, Punch.id, chunk))
         ):
@@ -450,7 +446,7 @@ class PunchIngest:
     ) -> dict[int, list[_ChainEntry]]:
         wanted = sorted({s for c in fresh for s in (c.seq - 1, c.seq, c.seq + 1) if s >= 1})
         chain: dict[int, list[_ChainEntry]] = {}
-        for chunk in _chunks(wanted):
+        for chunk in chunked(wanted, LOOKUP_CHUNK):
             for rid, seq, digest, prev in conn.execute(
                 select(Punch.id, Punch.seq, Punch.record_hash, Punch.prev_hash).where(
                     Punch.device_id == device_id,

@@ -26,6 +26,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
 
+from attendance.batches import chunked
 from server.db import Database
 from server.devices import AuthenticatedDevice
 from server.errors import ApiError, not_found
@@ -214,7 +215,7 @@ class Roster:
         with self._db.write() as conn:
             existing = {
                 e.nip: employee_document(e)
-                for chunk in _chunks(list(parsed))
+                for chunk in chunked(list(parsed), 900)
                 for e in conn.execute(select(Employee.__table__).where(Employee.nip.in_(chunk)))
             }
             for nip, (_lineno, emp) in parsed.items():
@@ -385,10 +386,6 @@ def _check_document_key(kind: str, key: str) -> None:
         raise ApiError(
             422, "invalid_request", "key: letters, digits, '.', '_', ':' or '-', 1-128 chars"
         )
-
-
-def _chunks(items: list[str], size: int = 900) -> list[list[str]]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 def has_control_chars(text: str) -> bool:

@@ -30,6 +30,7 @@ from typing import Any
 
 import requests
 
+from attendance.adms import parse_key_values
 from attendance.ids import parse_utc
 from attendance.store import EmployeeRecord, Store
 from sync.retry import TransientError, classify_status
@@ -101,21 +102,11 @@ def parse_commands(body: str) -> list[AdmsCommand]:
     return out
 
 
-def _kv(text: str) -> dict[str, str]:
-    """``PIN=..\\tName=..`` into a dict (TAB separated key=value pairs)."""
-    out: dict[str, str] = {}
-    for part in text.split("\t"):
-        key, sep, value = part.partition("=")
-        if sep:
-            out[key.strip()] = value.strip()
-    return out
-
-
 def apply_command(cmd: AdmsCommand, store: Store, opd_code: str) -> int:
     """Apply one command to the local roster; the ADMS return code (0 ok, negative = error)."""
     text = cmd.text
     if text.startswith("DATA UPDATE USERINFO "):
-        fields = _kv(text[len("DATA UPDATE USERINFO ") :])
+        fields = parse_key_values(text[len("DATA UPDATE USERINFO ") :])
         pin, name = fields.get("PIN", ""), fields.get("Name", "")
         existing = store.employees.get(pin) if pin else None
         try:
@@ -130,7 +121,7 @@ def apply_command(cmd: AdmsCommand, store: Store, opd_code: str) -> int:
             return -1
         return 0
     if text.startswith("DATA DELETE USERINFO "):
-        pin = _kv(text[len("DATA DELETE USERINFO ") :]).get("PIN", "")
+        pin = parse_key_values(text[len("DATA DELETE USERINFO ") :]).get("PIN", "")
         existing = store.employees.get(pin) if pin else None
         if existing is None:
             return -1

@@ -1,4 +1,4 @@
-"""Commands of the sync package: ``hadir sync status|now|register`` and ``hadir loadtest``.
+"""Commands of the sync package: ``hadir sync status|now|register|requeue`` and ``hadir loadtest``.
 
 Top-level imports stay light; the store and the clients are imported in ``run``.
 """
@@ -26,6 +26,10 @@ def _sync_arguments(parser: argparse.ArgumentParser) -> None:
         ("status", "show the queue, last success and last error"),
         ("now", "run one sync round now and print what it did"),
         ("register", "register this kiosk with the central server using an enrollment code"),
+        (
+            "requeue",
+            "send quarantined punches again (after the server was fixed); audit logged",
+        ),
     ):
         p = sub.add_parser(name, help=text, description=text)
         add_config_argument(p)
@@ -34,6 +38,17 @@ def _sync_arguments(parser: argparse.ArgumentParser) -> None:
         if name == "register":
             p.add_argument("--code", required=True, help="one-time enrollment code from the admin")
             p.add_argument("--server", default=None, help="server URL (default: [sync] server_url)")
+        if name == "requeue":
+            which = p.add_mutually_exclusive_group(required=True)
+            which.add_argument(
+                "--id",
+                action="append",
+                dest="ids",
+                metavar="PUNCH_ID",
+                help="a quarantined punch to send again (repeat for several)",
+            )
+            which.add_argument("--all", action="store_true", help="every quarantined punch")
+            p.add_argument("--actor", default="cli", help="who decided it (audit log)")
 
 
 def _print(obj: dict[str, Any], as_json: bool) -> None:
@@ -58,6 +73,8 @@ def _run_sync(args: argparse.Namespace) -> int:
     try:
         if args.action == "register":
             return _register(args, cfg.sync.server_url, cfg.sync.timeout_seconds, store, key_dir)
+        if args.action == "requeue":
+            return _requeue(args, store)
         try:
             creds = load_credentials(key_dir)
         except CredentialsError as exc:
@@ -117,6 +134,19 @@ def _register(
         args.json,
     )
     return 0
+
+
+def _requeue(args: argparse.Namespace, store: Any) -> int:
+    """Quarantined punches go back to ``ready``; the next round sends them again."""
+    quarantined = [pid for pid, _reason in store.outbox.quarantined()]
+    wanted = quarantined if args.all else list(dict.fromkeys(args.ids))
+    unknown = sorted(set(wanted) - set(quarantined))
+    requeued = store.outbox.requeue_quarantined(wanted) if wanted else 0
+    if requeued:
+        target = "all" if args.all else ",".join(wanted) if len(wanted) <= 20 else None
+        store.audit.record(args.actor, "requeue_quarantined", target, f"punches={requeued}")
+    _print({"requeued": requeued, "not_quarantined": unknown}, args.json)
+    return 1 if unknown else 0
 
 
 def _now(args: argparse.Namespace, cfg: Any, store: Any, key_dir: Any) -> int:
@@ -210,7 +240,7 @@ def _run_loadtest(args: argparse.Namespace) -> int:
 
 COMMANDS: dict[str, Command] = {
     "sync": Command(
-        help="kiosk side of sync: status, now, register",
+        help="kiosk side of sync: status, now, register, requeue",
         add_arguments=_sync_arguments,
         run=_run_sync,
     ),

@@ -145,10 +145,6 @@ class ServerProcess:
                 self._proc.wait(10)
         self._proc = None
 
-    def restart(self, timeout: float = 60.0) -> None:
-        self.stop()
-        self.start(timeout)
-
     def __enter__(self) -> ServerProcess:
         return self.start()
 

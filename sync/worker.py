@@ -43,6 +43,7 @@ import numpy as np
 
 from attendance.central import CentralDocuments
 from attendance.clock import ClockTrust
+from attendance.clockfix import flag_untrusted_punches
 from attendance.ids import format_utc, parse_utc
 from attendance.outbox import OutboxItem
 from attendance.store import EmployeeRecord, Store, key_dir_for
@@ -644,7 +645,7 @@ class SyncWorker:
                 self.clock_trust.apply_server_offset(offset)
                 reading = self.clock_trust.read()
             flagged = flag_untrusted_punches(
-                self.store, reading.boot_id, reading.monotonic_ns, server_mid, offset
+                self.store, reading.boot_id, reading.monotonic_ns, server_mid, offset, self._now()
             )
             if flagged:
                 log.info(
@@ -683,55 +684,6 @@ def _add(a: RoundResult, b: RoundResult) -> RoundResult:
         changes_applied=a.changes_applied + b.changes_applied,
         templates_uploaded=a.templates_uploaded + b.templates_uploaded,
     )
-
-
-UTC_ESTIMATE_FIELD = "utc_estimate"
-
-
-def flag_untrusted_punches(
-    store: Store,
-    boot_id: str,
-    monotonic_ns: int,
-    server_unix: float,
-    offset: float,
-    limit: int = 5000,
-) -> int:
-    """Record a ``utc_estimate`` correction beside each not-yet-flagged punch of ``boot_id``
-    whose clock state was not ``synced``.
-
-    Within one boot the monotonic clock is trustworthy, so the true time of such a
-    punch is the server's time now minus the monotonic time elapsed since it.
-    """
-    from sqlalchemy import and_, exists, select
-
-    from attendance.models import Correction, Punch
-
-    done = exists().where(
-        and_(Correction.punch_id == Punch.id, Correction.field == UTC_ESTIMATE_FIELD)
-    )
-    now = format_utc(datetime.now(UTC))
-    with store.db.write() as conn:
-        rows = conn.execute(
-            select(Punch.id, Punch.utc, Punch.monotonic_ns, Punch.clock_state)
-            .where(Punch.boot_id == boot_id, Punch.clock_state != "synced", ~done)
-            .limit(limit)
-        ).all()
-        for punch_id, utc, mono, state in rows:
-            if mono > monotonic_ns:
-                continue
-            estimate = server_unix - (monotonic_ns - mono) / 1e9
-            conn.execute(
-                Correction.__table__.insert().values(  # type: ignore[attr-defined]
-                    punch_id=punch_id,
-                    field=UTC_ESTIMATE_FIELD,
-                    old_value=utc,
-                    new_value=format_utc(datetime.fromtimestamp(estimate, UTC)),
-                    reason=f"clock was {state}; server time offset {offset:+.3f} s",
-                    actor="sync",
-                    created_at=now,
-                )
-            )
-    return len(rows)
 
 
 def build_worker(

@@ -458,3 +458,39 @@ def test_central_schedule_groups_and_calendars_reach_the_kiosk_rules(
     worker.run_once()
     assert reloads == [1, 1] and central.load()["calendar"] == {}
     assert decide(monday).is_workday  # type: ignore[attr-defined]
+
+
+def test_cli_requeue_sends_quarantined_punches_again_and_is_audited(
+    tmp_path: Path, kiosk: SimKiosk, admin: AdminApi, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hadir.cli import main
+
+    ids = kiosk.record(6)
+    # The server refused two punches once (say, a roster bug since fixed there).
+    for pid in ids[1:3]:
+        kiosk.store.outbox.quarantine(pid, "server said: unknown_employee")
+    cfg = tmp_path / "kiosk.toml"
+    cfg.write_text(
+        f'[device]\nid = "{kiosk.device_id}"\ndata_dir = "{kiosk.data_dir}"\n', encoding="utf-8"
+    )
+
+    def requeue(*args: str) -> tuple[int, dict[str, object]]:
+        code = main(["sync", "requeue", *args, "--config", str(cfg), "--json"])
+        return code, json.loads(capsys.readouterr().out)
+
+    assert requeue("--id", ids[1], "--id", "no-such-punch", "--actor", "operator-1") == (
+        1,
+        {"requeued": 1, "not_quarantined": ["no-such-punch"]},
+    )
+    assert [q[0] for q in kiosk.store.outbox.quarantined()] == [ids[2]]
+    assert requeue("--all") == (0, {"requeued": 1, "not_quarantined": []})
+    assert kiosk.store.outbox.quarantined() == []
+    audit = [e for e in kiosk.store.audit.recent() if e["action"] == "requeue_quarantined"]
+    assert [(e["actor"], e["target"], e["detail"]) for e in reversed(audit)] == [
+        ("operator-1", f"{ids[1]},no-such-punch", "punches=1"),
+        ("cli", "all", "punches=1"),
+    ]
+    assert requeue("--all") == (0, {"requeued": 0, "not_quarantined": []})
+    result = kiosk.worker().run_once()
+    assert result.delivered == 6 and result.quarantined == 0
+    assert admin.lookup(ids) == (6, [])
