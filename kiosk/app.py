@@ -410,7 +410,8 @@ def run_kiosk(args: argparse.Namespace) -> int:
     from recognition.faces import ModelError
     from recognition.frames import FrameSourceError
 
-    cfg = config_from_args(args, HadirConfig)
+    # The demo uses a temporary folder of its own (its summary line names it).
+    cfg = config_from_args(args, HadirConfig, data_dir_key=None if args.demo else "device.data_dir")
     app = QApplication.instance() or QApplication(["hadir"])
     demo_dir: Path | None = None
     source: FrameSource | None = None

@@ -152,6 +152,7 @@ def test_adms_round_uploads_punches_and_applies_roster_commands(
         kiosk.close()
 
 
+@pytest.mark.slow
 def test_adms_mode_pushes_into_the_reference_server(tmp_path: Path) -> None:
     """The kiosk in ADMS mode (through build_worker) against `hadir server`'s /iclock."""
 

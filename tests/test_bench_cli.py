@@ -22,6 +22,10 @@ from hadir.cli import main
 from recognition.bench import BenchSettings, kiosk_framing, naive_step_ms, read_frames, run_bench
 from recognition.images import to_rgb
 
+# Integration tier (benchmarks over real clips):
+# `uv run pytest -m "not slow"` leaves it out.
+pytestmark = pytest.mark.slow
+
 CLIP = "head-pose-face-detection-female.mp4"  # one person, face visible throughout
 
 

@@ -92,6 +92,7 @@ def offer_prompted(session: EnrollmentSession, result: FaceResult) -> Enrollment
     return session.offer(posed(result, YAW[session.prompt]))
 
 
+@pytest.mark.slow
 def test_posed_landmarks_read_as_the_intended_turn(faces: dict[str, FaceResult]) -> None:
     real = faces["a1"]
     assert real.landmarks is not None
@@ -312,6 +313,7 @@ def clip_frames(engine: FaceEngine, shared_data: Path) -> list[FaceResult]:
     return [engine.analyze(to_rgb(bgr)) for bgr in frames]
 
 
+@pytest.mark.slow
 def test_real_head_turns_in_a_clip_complete_a_session(clip_frames: list[FaceResult]) -> None:
     session = EnrollmentSession("F", Gallery.empty(), EnrollmentSection(samples=3))
     guidance = set()

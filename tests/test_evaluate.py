@@ -305,6 +305,7 @@ def no_cache_run(dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> tup
     return run, cache_home
 
 
+@pytest.mark.slow
 def test_evaluate_json_end_to_end(no_cache_run: tuple[Run, Path]) -> None:
     run, cache_home = no_cache_run
     assert run.code == 0, run.err
@@ -349,6 +350,7 @@ def _cache_files(cache_home: Path) -> list[Path]:
     return sorted((cache_home / "hadir" / "embeddings").glob("*.npz"))
 
 
+@pytest.mark.slow
 def test_cache_is_reused_and_invalidated_by_a_changed_file(cached: Path) -> None:
     cache_home = Path(os.environ["XDG_CACHE_HOME"])
     # The first run embeds in two worker processes (the command's default).
@@ -401,6 +403,7 @@ def test_cache_is_reused_and_invalidated_by_a_changed_file(cached: Path) -> None
         assert int(str(npz["stamps"][row]).split(":")[0]) == blank_size
 
 
+@pytest.mark.slow
 def test_threshold_flag_and_human_readable_output(cached: Path) -> None:
     default = _hadir("evaluate", str(cached), "--json", "--workers", "1").json()
     strict = _hadir("evaluate", str(cached), "--json", "--workers", "1", "--threshold", "0.3")
@@ -486,6 +489,7 @@ def test_bad_flags_are_clear_errors(tmp_path: Path, flags: list[str], message: s
     assert message in run.err
 
 
+@pytest.mark.slow
 def test_a_truncated_cache_file_is_ignored_and_rewritten(shared_data: Path, tmp_path: Path) -> None:
     root = tmp_path / "one"
     (root / "p").mkdir(parents=True)

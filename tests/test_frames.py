@@ -220,6 +220,7 @@ def test_image_folder_is_paced(shared_data: Path) -> None:
     folder = shared_data / "faces" / "att-orl" / "s02"
     with ImageFolderSource(folder, fps=5, clock=fake.clock, sleep=fake.sleep) as source:
         frames = read_all(source)
+    assert len(frames) == len(list(folder.iterdir())) == 10  # every image, once
     np.testing.assert_allclose(np.diff([f.timestamp for f in frames]), 0.2)
 
 

@@ -143,6 +143,7 @@ def _gradient(height: int, width: int) -> np.ndarray:
     return img
 
 
+@pytest.mark.slow
 def test_8000x6000_jpeg_loads_downscaled(tmp_path: Path) -> None:
     """48 MP is under MAX_PIXELS: it loads, shrunk to fit DEFAULT_MAX_SIDE."""
     assert MAX_PIXELS >= 8000 * 6000
@@ -160,6 +161,7 @@ def test_8000x6000_jpeg_loads_downscaled(tmp_path: Path) -> None:
     assert small[:, -20:, 2].mean() > 235
 
 
+@pytest.mark.slow
 def test_8000x6000_png_loads_downscaled(tmp_path: Path) -> None:
     path = tmp_path / "big.png"
     grey = _gradient(6000, 8000)[:, :, 0]  # one channel: a third of the work to write

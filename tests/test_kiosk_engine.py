@@ -38,6 +38,7 @@ def yunet_engine(shared_models: Path) -> FaceEngine:
     return FaceEngine(detector, FaceModels(with_68=True))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["turn_left", "turn_right"])
 def test_a_real_head_turn_passes_the_kiosk_challenge_with_yunet(
     shared_data: Path, yunet_engine: FaceEngine, kind: str
@@ -73,6 +74,7 @@ def test_a_real_head_turn_passes_the_kiosk_challenge_with_yunet(
     assert analysis.liveness is not None and analysis.liveness.startswith(f"passed:{kind}:")
 
 
+@pytest.mark.slow
 def test_a_borderline_face_names_its_nearest_person_only_for_the_pin_keypad(
     shared_data: Path, yunet_engine: FaceEngine
 ) -> None:

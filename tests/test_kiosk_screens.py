@@ -45,6 +45,7 @@ def test_fonts_scale_with_the_window() -> None:
     assert large == "#clock { font-size: 122px; }"
 
 
+@pytest.mark.slow
 def test_demo_runs_headless_and_exits(tmp_path: Path) -> None:
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
     env.pop("DISPLAY", None)

@@ -16,6 +16,10 @@ from sync.client import NativeClient
 from sync.credentials import Credentials, save_credentials
 from sync.serverproc import AdminApi, ServerProcess
 
+# Integration tier (a whole kiosk against a server process):
+# `uv run pytest -m "not slow"` leaves it out.
+pytestmark = pytest.mark.slow
+
 pytest.importorskip("pytestqt")
 
 NIP = "198807152019031007"

@@ -24,6 +24,10 @@ from recognition.frames import FakeFrameSource
 from recognition.images import load_image
 from recognition.liveness import ChallengePolicy
 
+# Integration tier (the whole kiosk UI on real faces (pytest-qt)):
+# `uv run pytest -m "not slow"` leaves it out.
+pytestmark = pytest.mark.slow
+
 if TYPE_CHECKING:
     from kiosk.app import Kiosk
 
@@ -101,10 +105,13 @@ def pose_frames(shared_data: Path, clip_engine: Any) -> list[np.ndarray]:
                     found[name].append(frame.image)
                     break
     order = [("straight", 0), ("left", 0), ("right", 0), ("straight", 1), ("left", 1)]
-    try:
-        return [found[name][i] for name, i in order]
-    except IndexError:
-        pytest.skip(f"{CLIP} lacks the poses the enrollment test needs")
+    # The clip is fixed data that has these poses: finding fewer is a failure of
+    # the face pipeline (detection, landmarks, yaw), not a reason to skip.
+    counts = {name: len(frames) for name, frames in found.items()}
+    assert all(len(found[name]) > i for name, i in order), (
+        f"{CLIP}: the face pipeline found too few poses for enrollment: {counts}"
+    )
+    return [found[name][i] for name, i in order]
 
 
 def kiosk_config(challenge: ChallengePolicy = "never", **kiosk: Any) -> HadirConfig:

@@ -81,6 +81,7 @@ def test_crashing_frame_worker_is_reported_and_restarted(qtbot: Any) -> None:
         grabber.stop()
 
 
+@pytest.mark.slow
 def test_embedding_helper_matches_in_process_and_recovers_from_a_kill(shared_data: Any) -> None:
     import contextlib
     import os

@@ -556,6 +556,7 @@ def _still_pictures(shared_data: Path) -> list[tuple[str, np.ndarray]]:
     return out
 
 
+@pytest.mark.slow
 def test_still_pictures_moved_as_a_rigid_picture_never_pass(
     shared_data: Path, face_pipeline: tuple[object, object]
 ) -> None:
@@ -593,6 +594,7 @@ def test_still_pictures_moved_as_a_rigid_picture_never_pass(
     assert judged >= 30
 
 
+@pytest.mark.slow
 def test_spoof_samples_held_still_never_pass(
     shared_data: Path, face_pipeline: tuple[object, object]
 ) -> None:
@@ -607,6 +609,7 @@ def test_spoof_samples_held_still_never_pass(
             assert not result.live, (sample, check, result)
 
 
+@pytest.mark.slow
 def test_command_prints_json_for_a_still_image(
     shared_data: Path, shared_models: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -626,6 +629,7 @@ def test_command_prints_json_for_a_still_image(
     assert out["frames"] == out["face_frames"] == 24
 
 
+@pytest.mark.slow
 def test_command_on_a_real_clip(
     shared_data: Path, shared_models: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -645,6 +649,7 @@ def test_command_on_a_real_clip(
     assert "live        yes" in text and "reason      turned" in text
 
 
+@pytest.mark.slow
 def test_command_follows_the_face_it_is_pointed_at(
     shared_data: Path, shared_models: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

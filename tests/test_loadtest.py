@@ -13,6 +13,10 @@ import sys
 
 import pytest
 
+# Integration tier (simulated kiosks against a started server):
+# `uv run pytest -m "not slow"` leaves it out.
+pytestmark = pytest.mark.slow
+
 KEYS = {
     "kiosks",
     "punches",

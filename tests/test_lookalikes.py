@@ -21,6 +21,7 @@ PEOPLE = {
 }
 
 
+@pytest.mark.slow
 def test_the_look_alikes_of_the_gallery_are_listed_by_name(
     tmp_path: Path, shared_data: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

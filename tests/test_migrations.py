@@ -45,6 +45,7 @@ def test_at_least_two_revisions_in_a_line() -> None:
     assert revs[-1] == head_revision() == SCHEMA_HEAD
 
 
+@pytest.mark.slow
 def test_an_up_to_date_database_opens_without_alembic(tmp_path: Path) -> None:
     open_database(tmp_path).dispose()  # created and migrated
     code = (
@@ -103,12 +104,27 @@ def test_from_each_earlier_revision_keeps_data(tmp_path: Path, start: str) -> No
         db.dispose()
 
 
+def _schema(path: Path) -> list[tuple[str, str, str]]:
+    """Every table, index and trigger with its SQL, and the Alembic revision."""
+    with sqlite3.connect(path / DB_FILENAME) as conn:
+        rows = conn.execute(
+            "SELECT type, name, coalesce(sql, '') FROM sqlite_master ORDER BY type, name"
+        ).fetchall()
+        version = conn.execute("SELECT version_num FROM alembic_version").fetchall()
+    return [*rows, ("alembic_version", "version_num", ",".join(v[0] for v in version))]
+
+
 def test_upgrade_is_idempotent(tmp_path: Path) -> None:
     db = open_database(tmp_path)
+    first = _schema(tmp_path)
+    assert ("alembic_version", "version_num", head_revision()) in first
+    assert any(kind == "table" and name == "punches" for kind, name, _ in first)
     upgrade(db)
     upgrade(db)
+    assert _schema_diff(db) == []
     db.dispose()
     open_database(tmp_path).dispose()
+    assert _schema(tmp_path) == first
 
 
 def test_newer_schema_is_refused(tmp_path: Path) -> None:

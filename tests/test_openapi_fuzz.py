@@ -30,6 +30,10 @@ from attendance.integrity import public_key_bytes
 from server.app import create_app
 from server.settings import ServerSettings
 
+# Integration tier (property-based fuzzing of every operation):
+# `uv run pytest -m "not slow"` leaves it out.
+pytestmark = pytest.mark.slow
+
 MAX_EXAMPLES = int(os.environ.get("HADIR_FUZZ_EXAMPLES", "6"))
 
 __all__ = ["database_url"]

@@ -151,6 +151,7 @@ def test_every_log_call_of_the_server_formats_as_json() -> None:
     assert line["msg"] == "punch batch" and line["device_id"] == "k1" and line["accepted"] == 3
 
 
+@pytest.mark.slow
 def test_hadir_server_serves_and_logs_json_lines(tmp_path: Path) -> None:
     import socket
     import time

@@ -26,6 +26,10 @@ from sync.serverproc import AdminApi, ServerProcess
 from sync.simkiosk import SimKiosk
 from sync.worker import CURSOR_KEY, build_worker
 
+# Integration tier (a real `hadir server` process per module):
+# `uv run pytest -m "not slow"` leaves it out.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
