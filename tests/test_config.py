@@ -263,3 +263,24 @@ def test_commands_say_which_data_folder_they_use(
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("data folder")]
     assert lines == [f"data folder {tmp_path / 's'} (server.data_dir from --data-dir)"]
     assert (tmp_path / "s" / "admin-token").is_file()
+
+
+def test_a_package_view_reads_its_sections_and_the_dispatcher_checks_the_whole_file(
+    tmp_path: Path,
+) -> None:
+    import argparse
+
+    from attendance.config import AttendanceConfig
+    from hadir.command import CONFIG_MODEL_ATTR, CommandError, config_from_args
+
+    p = write(tmp_path, '[camera]\nindx = 1\n[admin]\nmax_attempts = 3\n[device]\nid = "k-9"\n')
+    args = argparse.Namespace(config=p, data_dir=tmp_path / "d")
+    view = config_from_args(args, AttendanceConfig)  # [camera] is not attendance's
+    assert type(view) is AttendanceConfig
+    assert (view.admin.max_attempts, view.device.id, view.data_dir) == (3, "k-9", tmp_path / "d")
+    setattr(args, CONFIG_MODEL_ATTR, HadirConfig)  # as hadir.cli does
+    with pytest.raises(CommandError, match=r"unknown key camera\.indx"):
+        config_from_args(args, AttendanceConfig)
+    write(tmp_path, '[admin]\nmax_attempts = 3\n[device]\nid = "k-9"\n')
+    whole = config_from_args(args, AttendanceConfig)
+    assert isinstance(whole, HadirConfig) and whole.admin.max_attempts == 3
