@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from kiosk.engine import EngineRecognizer
-from recognition.config import LivenessSection, MatchSection
+from recognition.config import ChallengeKind, LivenessSection, MatchSection
 from recognition.faces import FaceEngine, FaceModels, YuNetDetector
 from recognition.gallery import Gallery, GalleryHolder, Template
 from recognition.images import to_rgb
@@ -41,7 +41,7 @@ def yunet_engine(shared_models: Path) -> FaceEngine:
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["turn_left", "turn_right"])
 def test_a_real_head_turn_passes_the_kiosk_challenge_with_yunet(
-    shared_data: Path, yunet_engine: FaceEngine, kind: str
+    shared_data: Path, yunet_engine: FaceEngine, kind: ChallengeKind
 ) -> None:
     # The woman of the head-pose clip turns both ways. With YuNet the 68-point
     # landmarks must come from a HOG-like box (recognition.liveness_clip.landmark_box):
