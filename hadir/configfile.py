@@ -140,7 +140,11 @@ class Merged:
         _merge(self.data, layer.data, "", layer.source, self.origin)
 
     def source_of(self, key: str) -> str | None:
-        """The layer that gave ``key`` or, for a table, the last layer that set a key in it."""
+        """The layer that gave ``key`` or, for a table, the last layer that set a key in it.
+
+        A list item (``challenges[1]``) comes from the layer that gave the list.
+        """
+        key = key.split("[", 1)[0]
         if key in self.origin:
             return self.origin[key]
         inside = [src for k, src in self.origin.items() if k.startswith(key + ".") or not key]

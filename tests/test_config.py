@@ -198,9 +198,19 @@ def test_a_missing_explicit_file_is_an_error_but_optional_layers_are_not(
 
 
 def test_an_error_names_the_layer_that_gave_the_bad_value(layers: dict[str, Path]) -> None:
-    write(layers["user"].parent.parent.parent, "[camera]\nindex = -1\n", "xdg/hadir/config.toml")
-    with pytest.raises(ConfigError, match=rf"^{re.escape(str(layers['user']))}: camera.index"):
+    write(
+        layers["user"].parent.parent.parent,
+        '[camera]\nindex = -1\n[recognition.liveness]\nchallenges = ["blink", "wink"]\n',
+        "xdg/hadir/config.toml",
+    )
+    with pytest.raises(ConfigError) as err:
         load_config(layers["explicit"])
+    user = str(layers["user"])
+    assert str(err.value).splitlines() == [
+        f"{user}: camera.index must be >= 0, got -1",
+        f"{user}: recognition.liveness.challenges[1] must be one of 'blink', 'turn_left', "
+        "'turn_right', got 'wink'",
+    ]
 
 
 def test_default_data_folders_are_per_user_and_separate(
