@@ -206,6 +206,9 @@ def _serve(settings: ServerSettings, workers: int) -> int:
         "log_config": None,
         "access_log": False,
         "timeout_keep_alive": 30,
+        # The app sets the one Date header itself (server/dateheader.py): ADMS
+        # machines set their clock from it and are confused by two.
+        "date_header": False,
     }
     try:
         if workers == 1:
