@@ -144,6 +144,7 @@ class SyncSection:
     interval_seconds: float = setting(15.0, min=0.5, max=3600.0)
     max_backoff_seconds: float = setting(300.0, min=1.0, max=86400.0)
     adms_serial: str = setting("", doc="serial number presented in ADMS mode")
+    adms_pin_file: str = setting("", doc="CSV with nip and adms_pin columns (PINs of 1-9 digits)")
     max_in_flight: int = setting(2, min=1, max=8, doc="punch batches under way at once")
 
 

@@ -5,6 +5,8 @@
     hadir server revoke-device DEVICE_ID
     hadir server import-employees FILE.csv [--json]
     hadir server admin-token
+    hadir server adms-devices [--json]
+    hadir server adms-approve SERIAL [--network CIDR] [--timezone TZ] [--release-pending]
 
 Sub-commands work on the database directly (the server may be running).
 Top-level imports stay light: FastAPI, SQLAlchemy and uvicorn load in ``run``.
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -83,6 +86,21 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 
     p = sub.add_parser("admin-token", help="print the admin API token (created if absent)")
     _common(p, suppress=True)
+
+    p = sub.add_parser("adms-devices", help="list ADMS machines (pending ones with their address)")
+    _common(p, suppress=True)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+    p = sub.add_parser("adms-approve", help="approve an ADMS machine (its uploads count from now)")
+    _common(p, suppress=True)
+    p.add_argument("serial")
+    p.add_argument("--network", default=None, help="allowed source address or CIDR network")
+    p.add_argument("--timezone", default=None, help="IANA zone of the machine's clock")
+    p.add_argument(
+        "--release-pending",
+        action="store_true",
+        help="also count what it sent while pending",
+    )
 
 
 def _settings(args: argparse.Namespace) -> ServerSettings:
@@ -169,11 +187,46 @@ def _administer(action: str, args: argparse.Namespace, settings: ServerSettings)
                 for err in result["errors"]:
                     print(f"{args.file}:{err['line']}: {err['error']}")
             return 1 if result["errors"] else 0
+        if action in ("adms-devices", "adms-approve"):
+            return _adms(action, args, settings, db)
         raise CommandError(f"unknown sub-command {action!r}")
     except ApiError as exc:
         raise CommandError(exc.detail) from None
     finally:
         db.dispose()
+
+
+def _adms(action: str, args: argparse.Namespace, settings: ServerSettings, db: Any) -> int:
+    from server.adms import AdmsService, adms_policy
+    from server.ingest import IngestLimits
+
+    limits = IngestLimits(
+        max_future=timedelta(seconds=settings.max_future_seconds),
+        max_age=timedelta(days=settings.max_age_days),
+    )
+    adms = AdmsService(db, settings.adms_serials, settings.timezone, limits, adms_policy(settings))
+    if action == "adms-devices":
+        devices = adms.devices()
+        if args.json:
+            print(json.dumps({"devices": devices}))
+        for d in [] if args.json else devices:
+            print(
+                f"{d['serial']}\t{d['status']}\t{d['last_address']}\t"
+                f"network={d['allowed_network'] or 'any'}\theld_batches={d['held_batches']}"
+            )
+        return 0
+    result = adms.approve(
+        args.serial,
+        settings.clock(),
+        allowed_network=args.network,
+        timezone=args.timezone,
+        release_pending=args.release_pending,
+    )
+    print(
+        f"{args.serial} approved (network {result['allowed_network'] or 'any'}); "
+        f"{result['released_punches']} held punches released"
+    )
+    return 0
 
 
 def _serve(settings: ServerSettings, workers: int) -> int:
