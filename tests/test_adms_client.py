@@ -84,9 +84,9 @@ def iclock() -> Iterator[tuple[IclockServer, str]]:
                 lines = [ln for ln in body.split("\n") if ln]
                 state.stamps.extend(q.get("Stamp", []))
                 if state.take:
-                    n = state.take.pop(0)
-                    state.attlog.extend(lines if n is None else lines[:n])
-                    self._send(200, "" if n is None else f"OK: {n}")
+                    take = state.take.pop(0)
+                    state.attlog.extend(lines if take is None else lines[:take])
+                    self._send(200, "" if take is None else f"OK: {take}")
                     return
                 state.attlog.extend(lines)
                 self._send(200, f"OK: {len(lines)}")
