@@ -248,6 +248,42 @@ class AdmsService:
             raise ApiError(403, "address_refused", "address not allowed for this device")
         return view
 
+    def pulled_device(self, serial: str, address: str, now: datetime) -> DeviceView:
+        """The machine a TCP pull just read (the admin named its host: approved if new)."""
+        if not SERIAL_RE.fullmatch(serial):
+            raise ApiError(422, "invalid_request", f"serial {serial[:64]!r} is not usable")
+        with self._db.write() as conn:
+            row = conn.execute(
+                select(AdmsDevice.__table__).where(AdmsDevice.serial == serial)
+            ).first()
+            if row is None:
+                conn.execute(
+                    insert(AdmsDevice).values(
+                        serial=serial,
+                        status="approved",
+                        first_seen_utc=to_db(now),
+                        last_seen_utc=to_db(now),
+                        last_address=address[:64],
+                        approved_utc=to_db(now),
+                    )
+                )
+                return DeviceView(serial, "approved", None)
+            conn.execute(
+                update(AdmsDevice)
+                .where(AdmsDevice.serial == serial)
+                .values(last_seen_utc=to_db(now), last_address=address[:64])
+            )
+            # A blocked serial is still read (nothing is lost) but held.
+            status = "approved" if row.status == "approved" else "pending"
+            return DeviceView(serial, status, row.timezone)
+
+    def zone_for_serial(self, serial: str) -> ZoneInfo:
+        with self._db.read() as conn:
+            tz = conn.execute(
+                select(AdmsDevice.timezone).where(AdmsDevice.serial == serial)
+            ).scalar_one_or_none()
+        return ZoneInfo(tz) if tz else self._zone
+
     def approve(
         self,
         serial: str,

@@ -274,7 +274,7 @@ def create_app(settings: ServerSettings, services: Services | None = None) -> Fa
         device_id: Annotated[
             str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9._-]{1,64}$")
         ] = None,
-        source: Literal["native", "adms"] | None = None,
+        source: Literal["native", "adms", "zk"] | None = None,
         limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
         offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
     ) -> JSONResponse:

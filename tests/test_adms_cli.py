@@ -39,3 +39,39 @@ def test_a_pending_machine_is_listed_and_approved_from_the_command_line(
         assert client.get("/iclock/getrequest?SN=NEWSN1").text == "OK"
     finally:
         app.state.services.db.dispose()
+
+
+def test_zk_pull_from_the_command_line(
+    _isolated_config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from datetime import datetime
+
+    from server.zk_fake import FakeRecord, FakeZkMachine
+
+    app = create_app(settings_from_config(load_config(_isolated_config)))
+    client = TestClient(app)
+    admin = {"Authorization": f"Bearer {app.state.services.admin_token}"}
+    nip = "198703152010011002"
+    r = client.post(
+        "/api/v1/admin/employees/import",
+        content=f"nip,name,opd,type,schedule_group,adms_pin\n{nip},Siti,DISKOMINFO,PNS,default,5\n",
+        headers={**admin, "Content-Type": "text/csv"},
+    )
+    assert r.status_code == 200 and r.json()["errors"] == []
+    now = datetime.now()
+    records = [FakeRecord("5", now.replace(microsecond=0), punch=0, verify=15)]
+    try:
+        with FakeZkMachine(serial="OLDZK9", records=records) as zk:
+            argv = ["server", "zk-pull", "--host", "127.0.0.1", "--port", str(zk.port)]
+            assert main([*argv, "--json", "--clear"]) == 0
+            got = json.loads(capsys.readouterr().out)
+            assert (got["serial"], got["stored"], got["cleared"]) == ("OLDZK9", 1, True)
+            assert zk.records == []
+        assert main(["server", "zk-pull", "--host", "127.0.0.1", "--port", "1"]) == 2
+        assert "cannot connect" in capsys.readouterr().err
+        assert main(["server", "zk-pull", "--configured"]) == 2
+        assert "zk_machines is empty" in capsys.readouterr().err
+        r = client.get("/api/v1/admin/punches", params={"source": "zk"}, headers=admin)
+        assert [(p["nip"], p["verify_mode"]) for p in r.json()["punches"]] == [(nip, "face")]
+    finally:
+        app.state.services.db.dispose()
