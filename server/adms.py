@@ -474,7 +474,8 @@ class AdmsService:
                 bad.append((self._line_text(p), "time out of range in UTC"))
         times = [u for u in utc_of if u is not None]
         with self._db.write() as conn:
-            reason = self._hold_reason(conn, device, good, times, now)
+            pins = self._pin_map(conn, {p.pin for p in good})
+            reason = self._hold_reason(conn, device, good, times, now, pins)
             batch_id = int(
                 conn.execute(
                     insert(AdmsBatch)
@@ -494,7 +495,6 @@ class AdmsService:
                     .returning(AdmsBatch.id)
                 ).scalar_one()
             )
-            pins = self._pin_map(conn, {p.pin for p in good})
             rows: list[dict[str, Any]] = []
             strays: list[dict[str, Any]] = []
             for p, at in zip(good, times, strict=True):
@@ -596,6 +596,7 @@ class AdmsService:
         parsed: Sequence[AttlogLine],
         times: Sequence[datetime],
         now: datetime,
+        pins: dict[str, str],
     ) -> str:
         if device.status != "approved":
             return "device_pending"
@@ -610,11 +611,26 @@ class AdmsService:
                 f"(e.g. {format_utc(far[0])})"
             )
         window = timedelta(minutes=self._policy.pin_burst_minutes)
-        by_pin: dict[str, list[datetime]] = {}
+        by_pin: dict[str, set[datetime]] = {}
         for p, t in zip(parsed, times, strict=True):
-            by_pin.setdefault(p.pin, []).append(t)
-        for pin, stamps in by_pin.items():
-            stamps.sort()
+            by_pin.setdefault(p.pin, set()).add(to_db(t))
+        # Punches of the same PIN already stored from this machine near these times
+        # (a burst spread over many small uploads is still a burst).
+        for pin, nip in pins.items():
+            if pin not in by_pin:
+                continue
+            mine = by_pin[pin]
+            for (at,) in conn.execute(
+                select(Punch.utc).where(
+                    Punch.nip == nip,
+                    Punch.device_id == device.serial,
+                    Punch.utc >= min(mine) - window,
+                    Punch.utc <= max(mine) + window,
+                )
+            ):
+                mine.add(at)
+        for pin, found in by_pin.items():
+            stamps = sorted(found)
             k = self._policy.pin_burst
             for i in range(len(stamps) - k):
                 if stamps[i + k] - stamps[i] <= window:

@@ -362,6 +362,21 @@ def test_implausible_batches_are_quarantined_for_review(server: Server) -> None:
     )
 
 
+def test_a_burst_spread_over_small_uploads_is_still_quarantined(server: Server) -> None:
+    _roster(server)
+    for i in range(8):  # eight single-line uploads within 8 minutes: a busy door, not yet a burst
+        r = server.client.post(ATT, content=f"1001\t2026-11-28 07:0{i}:00\t0\t1\n")
+        assert r.text == "OK: 1"
+    # the same lines again (a machine re-sending its log) are no burst either
+    again = "".join(f"1001\t2026-11-28 07:0{i}:00\t0\t1\n" for i in range(8))
+    assert server.client.post(ATT, content=again).text == "OK: 8"
+    assert all("held" not in p["flags"] for p in _punches(server))
+    assert server.client.post(ATT, content="1001\t2026-11-28 07:08:30\t0\t1\n").text == "OK: 1"
+    ninth = [p for p in _punches(server) if p["utc"] == "2026-11-28T00:08:30.000000Z"]
+    assert ninth[0]["flags"] == ["held", "quarantined"]
+    assert len([p for p in _punches(server) if "held" not in p["flags"]]) == 8
+
+
 def test_requests_beyond_the_per_serial_rate_get_429(make_server: Callable[..., Server]) -> None:
     server = make_server(adms_requests_per_second=0.001, adms_request_burst=2)
     for _ in range(2):
