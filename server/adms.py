@@ -614,26 +614,32 @@ class AdmsService:
         by_pin: dict[str, set[datetime]] = {}
         for p, t in zip(parsed, times, strict=True):
             by_pin.setdefault(p.pin, set()).add(to_db(t))
+        fresh = {pin: frozenset(found) for pin, found in by_pin.items()}
         # Punches of the same PIN already stored from this machine near these times
         # (a burst spread over many small uploads is still a burst).
-        for pin, nip in pins.items():
-            if pin not in by_pin:
-                continue
-            mine = by_pin[pin]
-            for (at,) in conn.execute(
-                select(Punch.utc).where(
-                    Punch.nip == nip,
-                    Punch.device_id == device.serial,
-                    Punch.utc >= min(mine) - window,
-                    Punch.utc <= max(mine) + window,
-                )
-            ):
-                mine.add(at)
+        pin_of = {nip: pin for pin, nip in pins.items() if pin in by_pin}
+        if pin_of:
+            every = [t for found in by_pin.values() for t in found]
+            nips = sorted(pin_of)
+            for i in range(0, len(nips), 900):
+                for nip, at in conn.execute(
+                    select(Punch.nip, Punch.utc).where(
+                        Punch.device_id == device.serial,
+                        one_of(conn, Punch.nip, nips[i : i + 900]),
+                        Punch.utc >= min(every) - window,
+                        Punch.utc <= max(every) + window,
+                    )
+                ):
+                    by_pin[pin_of[nip]].add(at)
         for pin, found in by_pin.items():
             stamps = sorted(found)
+            new = fresh[pin]
             k = self._policy.pin_burst
             for i in range(len(stamps) - k):
-                if stamps[i + k] - stamps[i] <= window:
+                # A burst that includes at least one punch of this upload.
+                if stamps[i + k] - stamps[i] <= window and not new.isdisjoint(
+                    stamps[i : i + k + 1]
+                ):
                     return (
                         f"quarantined: PIN {pin} punched more than {k} times "
                         f"within {self._policy.pin_burst_minutes} minutes"

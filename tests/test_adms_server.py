@@ -375,6 +375,14 @@ def test_a_burst_spread_over_small_uploads_is_still_quarantined(server: Server) 
     ninth = [p for p in _punches(server) if p["utc"] == "2026-11-28T00:08:30.000000Z"]
     assert ninth[0]["flags"] == ["held", "quarantined"]
     assert len([p for p in _punches(server) if "held" not in p["flags"]]) == 8
+    (held,) = server.client.get(
+        "/api/v1/admin/adms/batches", params={"status": "held"}, headers=server.admin
+    ).json()["batches"]
+    server.client.post(f"/api/v1/admin/adms/batches/{held['id']}/release", headers=server.admin)
+    # the burst, now released, does not taint later uploads of the same PIN
+    later = "1001\t2026-11-28 06:55:00\t0\t1\n1001\t2026-11-28 07:50:00\t1\t1\n"
+    assert server.client.post(ATT, content=later).text == "OK: 2"
+    assert [p["flags"] for p in _punches(server) if "held" in p["flags"]] == []
 
 
 def test_requests_beyond_the_per_serial_rate_get_429(make_server: Callable[..., Server]) -> None:
