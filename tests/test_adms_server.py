@@ -90,6 +90,14 @@ def test_handshake_has_one_date_header_and_every_path_variant_answers_directly(
     r = server.client.get("/iclock/cdata?options=all")  # no serial
     assert r.status_code == 403 and r.headers["content-type"].startswith("text/plain")
     assert [k for k, _ in r.headers.multi_items() if k.lower() == "date"] == ["date"]
+    for method, url, status in (
+        ("GET", f"/iclock/cdata?SN={'X' * 65}", 400),
+        ("GET", f"/iclock/nothing?SN={SN}", 404),
+        ("DELETE", f"/iclock/cdata?SN={SN}", 405),
+    ):
+        r = server.client.request(method, url)
+        assert r.status_code == status, url
+        assert r.headers["content-type"].startswith("text/plain"), url
 
 
 def test_half_hour_zones_are_sent_in_minutes(make_server: Callable[..., Server]) -> None:
