@@ -413,6 +413,43 @@ def test_a_native_punch_cannot_take_an_adms_id(server: Server) -> None:
     assert punch["id"] == taken and punch["device_id"] == SN
 
 
+def test_an_id_already_held_by_a_native_row_is_kept_for_review(server: Server) -> None:
+    """Rows stored before version-5 ids were refused: content is compared, not trusted."""
+    from sqlalchemy import insert
+
+    from server.models import Punch
+
+    _roster(server)
+    taken = adms_punch_id(SN, "1001", "2026-11-28 07:12:03")
+    db = server.client.app.state.services.db  # type: ignore[attr-defined]
+    with db.write() as conn:
+        conn.execute(
+            insert(Punch).values(
+                id=taken,
+                device_id="kiosk-old",
+                source="native",
+                seq=1,
+                prev_hash=None,
+                record_hash="0" * 64,
+                nip=NIP2,
+                utc=NOW.replace(tzinfo=None),
+                local_offset_minutes=420,
+                clock_state="synced",
+                verify_mode="face",
+                direction="masuk",
+                flags="",
+                signature=None,
+                record="{}",
+                received_utc=NOW.replace(tzinfo=None),
+            )
+        )
+    r = server.client.post(ATT, content="1001\t2026-11-28 07:12:03\t0\t1\n")
+    assert r.text == "OK: 1"
+    (line,) = _review(server)
+    assert line["reason"] == "punch id already held by another origin"
+    assert line["line"].startswith("1001\t2026-11-28 07:12:03")
+
+
 # -- the parser alone ------------------------------------------------------------------
 
 
