@@ -21,9 +21,10 @@ Real servers differ, so the client also:
 * sends a device PIN instead of the NIP when a PIN map is configured
   (:class:`PinMap`, ``[sync] adms_pin_file``; most servers allow 9 digits);
 * takes ``OK: n`` with n below the lines sent as "the first n were stored":
-  those are acknowledged, the rest go again; ``OK: 0`` parks the first line
-  in quarantine so one line a server refuses never blocks the outbox; an
-  empty 200 body is taken as ``OK``;
+  those are acknowledged, the rest go again; ``OK: 0`` is a transient error
+  (backoff), and after :data:`ZERO_ACK_ATTEMPTS` of them for the same first
+  line that line is parked in quarantine (never deleted; ``requeue``) so one
+  line a server refuses never blocks the outbox; an empty 200 body is ``OK``;
 * answers ``DATA QUERY ATTLOG`` (re-sends a period), ``SET OPTION``, ``INFO``
   (device information lines), ``CHECK`` (handshake again), ``REBOOT``
   (acknowledged; the round ends and the next one starts with a handshake)
@@ -65,6 +66,8 @@ STAMP_KEY = "adms_attlog_stamp"
 OPTIONS_KEY = "adms_options"
 PIN_MAP_KEY = "adms_pin_map"
 MAX_PIN_DIGITS = 9
+# "OK: 0" for the same first line this many times (with backoff between) parks it.
+ZERO_ACK_ATTEMPTS = 3
 
 
 class AdmsReplyError(TransientError):
@@ -406,16 +409,23 @@ class AdmsSync:
             except BaseException:
                 outbox.release([i.punch_id for i in items])
                 raise
-            outbox.ack([i.punch_id for i, _ in good[:taken]])
-            rest = [i.punch_id for i, _ in good[taken:]]
-            if good and taken == 0:
-                # The server refuses the first line: park it, so it cannot block the rest.
-                outbox.quarantine(rest.pop(0), "ADMS server took 0 lines; the first was refused")
-            outbox.release(rest)
             for item, reason in bad:
                 outbox.quarantine(item.punch_id, f"not expressible in ADMS: {reason}")
+            outbox.ack([i.punch_id for i, _ in good[:taken]])
+            rest = [i.punch_id for i, _ in good[taken:]]
+            refused = bool(good) and taken == 0
+            if refused and good[0][0].attempts < ZERO_ACK_ATTEMPTS:
+                outbox.release(rest)
+                raise AdmsReplyError(f"ADMS server took 0 of {len(good)} lines")  # back off
+            if refused:
+                # Refused again and again: park the first line so it cannot block the rest.
+                outbox.quarantine(
+                    rest.pop(0),
+                    f"ADMS server took 0 lines {ZERO_ACK_ATTEMPTS} times; the first was refused",
+                )
+            outbox.release(rest)
             delivered += taken
-            if rest or (good and taken == 0):
+            if rest or refused:
                 break  # partial answer: the rest goes in the next round
         commands = self.client.poll()
         changed = False
@@ -425,7 +435,6 @@ class AdmsSync:
             self.client.report(cmd, code, info)
             if cmd.name == "REBOOT":
                 self._handshaken = False  # the loop starts over: handshake on the next round
-                break
         return AdmsRound(delivered, len(commands), changed)
 
     def _command(self, cmd: AdmsCommand, pins: PinMap | None) -> tuple[int, list[str]]:

@@ -237,14 +237,18 @@ def test_partial_acknowledgement_and_empty_answers_never_block_the_outbox(
         sync = AdmsSync(
             kiosk.store, AdmsClient(url, "SIM1", timeout=5), opd_code="DISKOMINFO", batch_size=5
         )
-        state.take = [3, 0, None]
+        state.take = [3, 0, 0, None]
         first = sync.run_once()
         assert first.delivered == 3  # "OK: 3" of 5: three acknowledged, two go again
         assert kiosk.store.outbox.pending_count() == 7
-        second = sync.run_once()  # "OK: 0": the refused first line is parked
+        with pytest.raises(TransientError, match="took 0 of 5"):
+            sync.run_once()  # "OK: 0" once: back off, nothing parked
+        assert kiosk.store.outbox.quarantined() == []
+        assert kiosk.store.outbox.stats().claimed == 0
+        second = sync.run_once()  # "OK: 0" a third time for that line: it is parked
         assert second.delivered == 0
         assert len(kiosk.store.outbox.quarantined()) == 1
-        assert "took 0 lines" in kiosk.store.outbox.quarantined()[0][1]
+        assert "took 0 lines 3 times" in kiosk.store.outbox.quarantined()[0][1]
         third = sync.run_once()  # empty 200 body = OK (5 lines), then the last one
         assert third.delivered == 6 and kiosk.store.outbox.pending_count() == 0
         assert len(state.attlog) == 9 and len(set(state.attlog)) == 9
@@ -329,7 +333,7 @@ def test_server_commands_are_answered_with_their_full_name(
             "C:4:CHECK",
             "C:5:LOG",
             "C:6:REBOOT",
-            "C:7:CHECK",  # after REBOOT: not taken this round
+            "C:X7:CHECK",  # after REBOOT: still answered (the server marked it sent)
         ]
         result = sync.run_once()
         assert result.commands == 7
@@ -341,13 +345,14 @@ def test_server_commands_are_answered_with_their_full_name(
             "4": ("CHECK", 0),
             "5": ("LOG", 0),
             "6": ("REBOOT", 0),
+            "X7": ("CHECK", 0),
         }
         assert len(state.attlog) == 5  # the two punches of the period, sent again
-        assert state.handshakes == 2  # CHECK
+        assert state.handshakes == 3  # two CHECKs
         info = state.result_bodies[2].splitlines()
         assert "~SerialNumber=SIM1" in info and "TransactionCount=3" in info
         assert kiosk.store.state.get("adms_options") == '{"Delay": "30"}'
         sync.run_once()
-        assert state.handshakes == 3  # the loop started over after REBOOT
+        assert state.handshakes == 4  # the loop started over after REBOOT
     finally:
         kiosk.close()
