@@ -144,6 +144,7 @@ class SyncSection:
     interval_seconds: float = setting(15.0, min=0.5, max=3600.0)
     max_backoff_seconds: float = setting(300.0, min=1.0, max=86400.0)
     adms_serial: str = setting("", doc="serial number presented in ADMS mode")
+    adms_pin_file: str = setting("", doc="CSV with nip and adms_pin columns (PINs of 1-9 digits)")
     max_in_flight: int = setting(2, min=1, max=8, doc="punch batches under way at once")
 
 
@@ -160,6 +161,14 @@ class ServerSection:
     max_age_days: int = setting(400, min=1, max=36500)
     rate_limit_per_second: float = setting(10.0, min=0.0, max=100000.0, doc="0 = no limit")
     rate_limit_burst: int = setting(40, min=1, max=100000)
+    adms_max_pending: int = setting(20, min=0, max=10000, doc="unknown serials kept pending")
+    adms_requests_per_second: float = setting(2.0, min=0.0, max=10000.0, doc="0 = no limit")
+    adms_request_burst: int = setting(30, min=1, max=100000)
+    adms_max_lines_per_hour: int = setting(20000, min=1, max=10_000_000)
+    adms_pin_burst: int = setting(8, min=1, max=1000)
+    adms_pin_burst_minutes: int = setting(10, min=1, max=1440)
+    zk_machines: list[str] = setting([], doc="HOST[:PORT] of ZKTeco machines pulled over TCP")
+    zk_pull_minutes: int = setting(15, min=1, max=1440)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,6 @@ globals; two apps in one process are fully independent (the tests rely on it).
 The contract is documented in ``server/API.md``.
 """
 
-import email.utils
 import json
 import math
 from collections.abc import AsyncIterator
@@ -17,12 +16,14 @@ from datetime import date, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from server.admintoken import load_or_create_admin_token, token_matches
-from server.adms import AdmsService
+from server.adms import AdmsService, adms_policy
+from server.adms_http import add_admin_routes, iclock_router
+from server.dateheader import DateHeaderMiddleware
 from server.db import Database, open_database
 from server.devices import AuthenticatedDevice, DeviceRegistry
 from server.errors import ApiError, unauthorized
@@ -92,7 +93,9 @@ def build_services(settings: ServerSettings) -> Services:
         ingest=PunchIngest(db, limits),
         roster=Roster(db),
         reports=PunchReports(db, settings.timezone),
-        adms=AdmsService(db, settings.adms_serials, settings.timezone, limits),
+        adms=AdmsService(
+            db, settings.adms_serials, settings.timezone, limits, adms_policy(settings)
+        ),
     )
 
 
@@ -106,7 +109,6 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 NipPath = Annotated[str, Path(min_length=18, max_length=18, pattern=r"^[0-9]{18}$")]
 DeviceIdPath = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]{1,64}$")]
-SerialQuery = Annotated[str | None, Query(alias="SN", max_length=64)]
 
 
 def app_from_environment() -> FastAPI:
@@ -272,7 +274,7 @@ def create_app(settings: ServerSettings, services: Services | None = None) -> Fa
         device_id: Annotated[
             str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9._-]{1,64}$")
         ] = None,
-        source: Literal["native", "adms"] | None = None,
+        source: Literal["native", "adms", "zk"] | None = None,
         limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
         offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
     ) -> JSONResponse:
@@ -337,6 +339,8 @@ def create_app(settings: ServerSettings, services: Services | None = None) -> Fa
     ) -> dict[str, Any]:
         return {"seq": svc.roster.delete_document(kind, key, clock())}
 
+    add_admin_routes(admin, svc.adms, clock)  # machines, approval, review (server/adms_http.py)
+
     @admin.post("/adms/{serial}/commands", response_model=AdmsCommandResponse, tags=["admin"])
     def queue_adms_command(
         serial: Annotated[str, Path(max_length=64)], body: AdmsCommandRequest
@@ -345,9 +349,8 @@ def create_app(settings: ServerSettings, services: Services | None = None) -> Fa
 
     @admin.get("/adms/{serial}", response_model=AdmsDeviceResponse, tags=["admin"])
     def adms_device(serial: Annotated[str, Path(max_length=64)]) -> dict[str, Any]:
-        svc.adms.check_serial(serial)
         return {
-            "serial": serial,
+            **svc.adms.device(serial),
             "users": svc.adms.device_users(serial),
             "commands": svc.adms.command_list(serial),
         }
@@ -355,50 +358,9 @@ def create_app(settings: ServerSettings, services: Services | None = None) -> Fa
     app.include_router(api)
     app.include_router(admin)
 
-    # -- ZKTeco ADMS ----------------------------------------------------------------
-    iclock = APIRouter(prefix="/iclock", tags=["adms"])
-
-    def _text(body: str) -> PlainTextResponse:
-        return PlainTextResponse(
-            body, headers={"Date": email.utils.formatdate(clock().timestamp(), usegmt=True)}
-        )
-
-    @iclock.get("/cdata", response_class=PlainTextResponse)
-    def adms_handshake(sn: SerialQuery = None) -> PlainTextResponse:
-        serial = svc.adms.check_serial(sn)
-        return _text(svc.adms.options(serial, clock()))
-
-    @iclock.post("/cdata", response_class=PlainTextResponse)
-    async def adms_upload(
-        request: Request,
-        sn: SerialQuery = None,
-        table: Annotated[str | None, Query(max_length=32)] = None,
-    ) -> PlainTextResponse:
-        serial = svc.adms.check_serial(sn)
-        text_body = (await request.body()).decode("utf-8", errors="replace")
-        now = clock()
-        if table == "ATTLOG":
-            n = await run_in_threadpool(svc.adms.attlog, serial, text_body, now)
-        elif table == "OPERLOG":
-            n = await run_in_threadpool(svc.adms.operlog, serial, text_body, now)
-        else:
-            n = len([line for line in text_body.splitlines() if line.strip()])
-        return _text(f"OK: {n}")
-
-    @iclock.get("/getrequest", response_class=PlainTextResponse)
-    def adms_getrequest(sn: SerialQuery = None) -> PlainTextResponse:
-        serial = svc.adms.check_serial(sn)
-        return _text(svc.adms.poll(serial, clock()))
-
-    @iclock.post("/devicecmd", response_class=PlainTextResponse)
-    async def adms_devicecmd(request: Request, sn: SerialQuery = None) -> PlainTextResponse:
-        serial = svc.adms.check_serial(sn)
-        text_body = (await request.body()).decode("utf-8", errors="replace")
-        await run_in_threadpool(svc.adms.command_results, serial, text_body)
-        return _text("OK")
-
-    app.include_router(iclock)
+    app.include_router(iclock_router(svc.adms, clock))  # ZKTeco ADMS (server/adms_http.py)
 
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(AccessLogMiddleware)
+    app.add_middleware(DateHeaderMiddleware, clock=clock)
     return app

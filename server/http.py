@@ -158,6 +158,9 @@ def install_error_handlers(app: FastAPI) -> None:
             {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", ""))[:200]}
             for e in exc.errors()[:20]
         ]
+        if request.url.path.startswith("/iclock"):  # ZKTeco machines read text/plain only
+            first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
+            return PlainTextResponse(f"{'.'.join(first['loc'])}: {first['msg']}", 400)
         if any(e.get("type") == "json_invalid" for e in exc.errors()):
             return error_response(400, "invalid_json", "the body is not valid JSON", errors=errors)
         first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
@@ -166,6 +169,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        if request.url.path.startswith("/iclock"):
+            return PlainTextResponse(str(exc.detail), exc.status_code, headers=exc.headers)
         code = STATUS_CODES.get(exc.status_code, "error")
         return error_response(exc.status_code, code, str(exc.detail), dict(exc.headers or {}))
 

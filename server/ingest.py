@@ -159,6 +159,8 @@ def check_record(
         raise RecordRejectedError("malformed", "id: must be a UUID") from None
     if canonical_id != rid:
         raise RecordRejectedError("malformed", "id: must be a lowercase hyphenated UUID")
+    if uuid.UUID(rid).version == 5:  # the namespace of ADMS / TCP-pulled punches
+        raise RecordRejectedError("malformed", "id: version-5 UUIDs are reserved for ADMS punches")
     device_id = _get_str(raw, "device_id", 64)
     seq = _get_int(raw, "seq", 1, MAX_SEQ)
     prev_hash = _get_str(raw, "prev_hash", 64)

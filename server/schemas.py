@@ -186,5 +186,16 @@ class AdmsCommandResponse(BaseModel):
 
 class AdmsDeviceResponse(BaseModel):
     serial: str
+    status: str = "approved"
+    first_seen_utc: str | None = None
+    last_seen_utc: str | None = None
+    last_address: str | None = None
+    allowed_network: str | None = None
+    refused_address: str | None = None
+    timezone: str | None = None
+    push_version: str | None = None
+    approved_utc: str | None = None
+    info: dict[str, str] = {}
+    held_batches: int = 0
     users: list[dict[str, str]]
     commands: list[dict[str, Any]]

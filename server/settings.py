@@ -36,6 +36,14 @@ class ServerSettings:
     enrollment_code_hours: int = 72
     rate_limit_per_second: float = 10.0
     rate_limit_burst: int = 40
+    adms_max_pending: int = 20
+    adms_requests_per_second: float = 2.0
+    adms_request_burst: int = 30
+    adms_max_lines_per_hour: int = 20000
+    adms_pin_burst: int = 8
+    adms_pin_burst_minutes: int = 10
+    zk_machines: tuple[str, ...] = ()
+    zk_pull_minutes: int = 15
     # Injected for tests (timestamp sanity, code expiry); the wall clock otherwise.
     clock: Callable[[], datetime] = field(default=utc_now, compare=False)
 
@@ -62,6 +70,14 @@ def settings_from_config(cfg: HadirConfig) -> ServerSettings:
         max_age_days=section.max_age_days,
         rate_limit_per_second=section.rate_limit_per_second,
         rate_limit_burst=section.rate_limit_burst,
+        adms_max_pending=section.adms_max_pending,
+        adms_requests_per_second=section.adms_requests_per_second,
+        adms_request_burst=section.adms_request_burst,
+        adms_max_lines_per_hour=section.adms_max_lines_per_hour,
+        adms_pin_burst=section.adms_pin_burst,
+        adms_pin_burst_minutes=section.adms_pin_burst_minutes,
+        zk_machines=tuple(section.zk_machines),
+        zk_pull_minutes=section.zk_pull_minutes,
     )
 
 
@@ -73,6 +89,7 @@ def settings_to_json(settings: ServerSettings) -> str:
     data = {f.name: getattr(settings, f.name) for f in fields(settings) if f.name != "clock"}
     data["admin_token_file"] = str(settings.admin_token_file)
     data["adms_serials"] = list(settings.adms_serials)
+    data["zk_machines"] = list(settings.zk_machines)
     return json.dumps(data)
 
 
@@ -80,4 +97,5 @@ def settings_from_json(text: str) -> ServerSettings:
     data = json.loads(text)
     data["admin_token_file"] = Path(data["admin_token_file"])
     data["adms_serials"] = tuple(data["adms_serials"])
+    data["zk_machines"] = tuple(data.get("zk_machines", ()))
     return ServerSettings(**data)

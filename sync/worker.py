@@ -760,6 +760,7 @@ def build_worker(
             AdmsClient(section.server_url, section.adms_serial, timeout=section.timeout_seconds),
             opd_code=cfg.device.opd_code,
             batch_size=min(section.batch_size, 500),
+            pin_file=section.adms_pin_file,
         )
     worker = SyncWorker(
         store,
