@@ -145,6 +145,10 @@ class SyncSection:
     max_backoff_seconds: float = setting(300.0, min=1.0, max=86400.0)
     adms_serial: str = setting("", doc="serial number presented in ADMS mode")
     max_in_flight: int = setting(2, min=1, max=8, doc="punch batches under way at once")
+    ca_file: str = setting(
+        "",
+        doc="PEM of the CA or the server's own certificate to trust; empty = system CAs",
+    )
 
 
 @dataclass(frozen=True)
@@ -160,6 +164,12 @@ class ServerSection:
     max_age_days: int = setting(400, min=1, max=36500)
     rate_limit_per_second: float = setting(10.0, min=0.0, max=100000.0, doc="0 = no limit")
     rate_limit_burst: int = setting(40, min=1, max=100000)
+    body_timeout_seconds: float = setting(30.0, min=1.0, max=3600.0)
+    source_rate_limit_per_second: float = setting(5.0, min=0.0, max=100000.0, doc="0 = no limit")
+    source_rate_limit_burst: int = setting(200, min=1, max=100000)
+    auth_failures_per_minute: int = setting(30, min=1, max=100000)
+    tls_certfile: str = setting("", doc="PEM certificate chain; with tls_keyfile = HTTPS")
+    tls_keyfile: str = setting("", doc="PEM private key of tls_certfile")
 
 
 @dataclass(frozen=True)

@@ -158,7 +158,13 @@ def _administer(action: str, args: argparse.Namespace, settings: ServerSettings)
                 body = args.file.read_bytes()
             except OSError as exc:
                 raise CommandError(f"cannot read {args.file}: {exc.strerror}") from None
-            result = Roster(db).import_csv(body, now)
+            from server.trust import ServerKeyError, load_server_keys
+
+            try:
+                keys = load_server_keys(settings.server_key_dir, db)
+            except ServerKeyError as exc:
+                raise CommandError(str(exc)) from None
+            result = Roster(db, keys).import_csv(body, now)
             if args.json:
                 print(json.dumps(result))
             else:
@@ -206,7 +212,20 @@ def _serve(settings: ServerSettings, workers: int) -> int:
         "log_config": None,
         "access_log": False,
         "timeout_keep_alive": 30,
+        # Request headers larger than this are refused (the body has its own limit).
+        "h11_max_incomplete_event_size": 65_536,
+        # Beyond this many open connections new ones get 503 instead of memory.
+        "limit_concurrency": settings.max_connections,
     }
+    if settings.tls_certfile or settings.tls_keyfile:
+        if not (settings.tls_certfile and settings.tls_keyfile):
+            raise CommandError("[server] tls_certfile and tls_keyfile must be set together")
+        for name in ("tls_certfile", "tls_keyfile"):
+            path = getattr(settings, name)
+            if not Path(path).is_file():
+                raise CommandError(f"[server] {name}: no such file {path}")
+        common["ssl_certfile"] = settings.tls_certfile
+        common["ssl_keyfile"] = settings.tls_keyfile
     try:
         if workers == 1:
             uvicorn.run(create_app(settings), **common)

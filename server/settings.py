@@ -12,6 +12,7 @@ from attendance.config import HadirConfig
 
 SERVER_DB_FILENAME = "server.db"
 ADMIN_TOKEN_FILENAME = "admin-token"  # noqa: S105 - a file name
+KEY_DIR_NAME = "server-keys"
 
 
 def utc_now() -> datetime:
@@ -36,8 +37,21 @@ class ServerSettings:
     enrollment_code_hours: int = 72
     rate_limit_per_second: float = 10.0
     rate_limit_burst: int = 40
+    # Where the server's signing and template keys live; None = beside the admin token.
+    key_dir: Path | None = None
+    body_timeout_seconds: float = 30.0
+    source_rate_limit_per_second: float = 5.0
+    source_rate_limit_burst: int = 200
+    auth_failures_per_minute: int = 30
+    tls_certfile: str = ""
+    tls_keyfile: str = ""
+    max_connections: int = 2000
     # Injected for tests (timestamp sanity, code expiry); the wall clock otherwise.
     clock: Callable[[], datetime] = field(default=utc_now, compare=False)
+
+    @property
+    def server_key_dir(self) -> Path:
+        return self.key_dir or self.admin_token_file.parent / KEY_DIR_NAME
 
 
 def settings_from_config(cfg: HadirConfig) -> ServerSettings:
@@ -62,6 +76,13 @@ def settings_from_config(cfg: HadirConfig) -> ServerSettings:
         max_age_days=section.max_age_days,
         rate_limit_per_second=section.rate_limit_per_second,
         rate_limit_burst=section.rate_limit_burst,
+        key_dir=data_dir / KEY_DIR_NAME,
+        body_timeout_seconds=section.body_timeout_seconds,
+        source_rate_limit_per_second=section.source_rate_limit_per_second,
+        source_rate_limit_burst=section.source_rate_limit_burst,
+        auth_failures_per_minute=section.auth_failures_per_minute,
+        tls_certfile=section.tls_certfile,
+        tls_keyfile=section.tls_keyfile,
     )
 
 
@@ -73,6 +94,7 @@ def settings_to_json(settings: ServerSettings) -> str:
     data = {f.name: getattr(settings, f.name) for f in fields(settings) if f.name != "clock"}
     data["admin_token_file"] = str(settings.admin_token_file)
     data["adms_serials"] = list(settings.adms_serials)
+    data["key_dir"] = str(settings.key_dir) if settings.key_dir else None
     return json.dumps(data)
 
 
@@ -80,4 +102,5 @@ def settings_from_json(text: str) -> ServerSettings:
     data = json.loads(text)
     data["admin_token_file"] = Path(data["admin_token_file"])
     data["adms_serials"] = tuple(data["adms_serials"])
+    data["key_dir"] = Path(data["key_dir"]) if data.get("key_dir") else None
     return ServerSettings(**data)

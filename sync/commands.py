@@ -56,7 +56,14 @@ def _run_sync(args: argparse.Namespace) -> int:
         raise CommandError(str(exc)) from None
     try:
         if args.action == "register":
-            return _register(args, cfg.sync.server_url, cfg.sync.timeout_seconds, store, key_dir)
+            return _register(
+                args,
+                cfg.sync.server_url,
+                cfg.sync.timeout_seconds,
+                store,
+                key_dir,
+                cfg.sync.ca_file,
+            )
         try:
             creds = load_credentials(key_dir)
         except CredentialsError as exc:
@@ -86,7 +93,12 @@ def _run_sync(args: argparse.Namespace) -> int:
 
 
 def _register(
-    args: argparse.Namespace, default_url: str, timeout: float, store: Any, key_dir: Any
+    args: argparse.Namespace,
+    default_url: str,
+    timeout: float,
+    store: Any,
+    key_dir: Any,
+    ca_file: str = "",
 ) -> int:
     from sync.client import NativeClient
     from sync.credentials import Credentials, save_credentials
@@ -96,7 +108,7 @@ def _register(
     if not url:
         raise CommandError("no server address: pass --server URL or set [sync] server_url")
     try:
-        client = NativeClient(url, timeout=timeout)
+        client = NativeClient(url, timeout=timeout, ca_file=ca_file)
     except ValueError as exc:
         raise CommandError(str(exc)) from None
     try:
@@ -105,7 +117,10 @@ def _register(
         raise CommandError(f"registration failed: {exc}") from None
     finally:
         client.close()
-    path = save_credentials(key_dir, Credentials(url, reg.device_id, reg.token, reg.opd_code))
+    path = save_credentials(
+        key_dir,
+        Credentials(url, reg.device_id, reg.token, reg.opd_code, reg.server_public_key),
+    )
     _print(
         {
             "registered": True,
