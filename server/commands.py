@@ -84,6 +84,23 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     p = sub.add_parser("admin-token", help="print the admin API token (created if absent)")
     _common(p, suppress=True)
 
+    p = sub.add_parser(
+        "review-punches",
+        help="punches stored for NIPs the roster does not know or a kiosk does not serve",
+    )
+    _common(p, suppress=True)
+    p.add_argument("--limit", type=int, default=1000)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+    p = sub.add_parser(
+        "audit-log", help="who read, uploaded, refused or erased face templates, and why"
+    )
+    _common(p, suppress=True)
+    p.add_argument("--subject", default=None, help="a NIP or device id")
+    p.add_argument("--action", default=None, help="e.g. template_read, template_refused")
+    p.add_argument("--limit", type=int, default=100)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
 
 def _settings(args: argparse.Namespace) -> ServerSettings:
     from server.settings import settings_from_config
@@ -148,6 +165,37 @@ def _administer(action: str, args: argparse.Namespace, settings: ServerSettings)
                 )
             else:
                 print(code)
+            return 0
+        if action == "review-punches":
+            from server.review import review_punches
+
+            if not 1 <= args.limit <= 10000:
+                raise CommandError("--limit must be between 1 and 10000")
+            review = review_punches(db, limit=args.limit)
+            if args.json:
+                print(json.dumps(review))
+            else:
+                print(f"{review['total']} punches to review")
+                for p in review["punches"]:
+                    print(
+                        f"{p['utc']}  {p['nip']}  {p['device_id']}  {p['direction']}  "
+                        f"{','.join(p['flags'])}  {p['id']}"
+                    )
+            return 0
+        if action == "audit-log":
+            from server.trust import list_audit
+
+            if not 1 <= args.limit <= 10000:
+                raise CommandError("--limit must be between 1 and 10000")
+            entries = list_audit(db, subject=args.subject, action=args.action, limit=args.limit)
+            if args.json:
+                print(json.dumps({"entries": entries}))
+            else:
+                for e in entries:
+                    print(
+                        f"{e['at_utc']}  {e['actor']}  {e['action']}  {e['subject']}  "
+                        f"{json.dumps(e['detail'], ensure_ascii=False)}"
+                    )
             return 0
         if action == "revoke-device":
             DeviceRegistry(db).revoke(args.device_id, now)
@@ -243,7 +291,7 @@ def _serve(settings: ServerSettings, workers: int) -> int:
 COMMANDS = {
     "server": Command(
         help="run the central server, or administer it (create-enrollment-code, "
-        "revoke-device, import-employees, admin-token)",
+        "revoke-device, import-employees, admin-token, review-punches, audit-log)",
         add_arguments=_add_arguments,
         run=_run,
     ),

@@ -371,8 +371,6 @@ class NativeClient:
         if not (self.timeout > 0 and math.isfinite(self.timeout)):
             raise ValueError(f"timeout must be > 0 seconds, got {self.timeout!r}")
         self.base_url = self.base_url.rstrip("/")
-        if self.ca_file:
-            self.session.verify = self.ca_file
         self._server_key: Ed25519PublicKey | None = None
         if self.server_public_key:
             try:
@@ -400,8 +398,15 @@ class NativeClient:
             headers["Authorization"] = f"Bearer {self.token}"
         url = self.base_url + path
         try:
+            # verify per request: a session-level value loses to $REQUESTS_CA_BUNDLE.
             resp = self.session.request(
-                method, url, json=body, params=params, headers=headers, timeout=self.timeout
+                method,
+                url,
+                json=body,
+                params=params,
+                headers=headers,
+                timeout=self.timeout,
+                verify=self.ca_file or True,
             )
         except requests.Timeout:
             raise TransientError(f"{method} {path}: no answer within {self.timeout:g} s") from None
