@@ -27,7 +27,7 @@ from server.adms import AdmsService
 from server.db import Database, open_database
 from server.devices import AuthenticatedDevice, DeviceRegistry
 from server.errors import ApiError, unauthorized
-from server.gate import DEVICE_STATE_KEY, GateLimits, RequestGate
+from server.gate import DEVICE_STATE_KEY, LIMITED_STATE_KEY, GateLimits, RequestGate
 from server.http import AccessLogMiddleware, install_error_handlers
 from server.ingest import IngestLimits, PunchIngest
 from server.ratelimit import RateLimiter
@@ -183,6 +183,8 @@ def create_app(settings: ServerSettings, services: Services | None = None) -> Fa
         device = getattr(request.state, DEVICE_STATE_KEY, None)
         if not isinstance(device, AuthenticatedDevice):
             device = svc.devices.authenticate(creds.credentials if creds else None)
+        elif getattr(request.state, LIMITED_STATE_KEY, False):
+            return device  # the gate has taken this request's token from the bucket
         wait = limiter.acquire(device.device_id)
         if wait > 0:
             seconds = max(1, math.ceil(wait))
@@ -479,6 +481,7 @@ def create_app(settings: ServerSettings, services: Services | None = None) -> Fa
         ),
         admin_token=svc.admin_token,
         authenticate_device=svc.devices.authenticate,
+        device_limiter=limiter,
     )
     app.add_middleware(AccessLogMiddleware)
     return app

@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 
 API = "/api/v1"
 DEVICE_STATE_KEY = "hadir_device"
+LIMITED_STATE_KEY = "hadir_device_limited"
 # Bodies of endpoints anyone may call (registration): a few hundred bytes are enough.
 UNAUTHENTICATED_MAX_BYTES = 16_384
 # Endpoints that need a device token (anything else without a token is public or 404).
@@ -64,6 +65,9 @@ class GateLimits:
     source_burst: int
     auth_failure_rate: float
     auth_failure_burst: int
+    # Requests of one device whose bodies are being read or handled at once: a stolen
+    # token can hold at most this many bodies (of max_body_bytes) in memory.
+    max_requests_per_device: int = 8
 
 
 class _RefusedError(Exception):
@@ -132,9 +136,12 @@ class RequestGate:
         limits: GateLimits,
         admin_token: str,
         authenticate_device: Callable[[str], Any],
+        device_limiter: RateLimiter | None = None,
     ) -> None:
         self.app = app
         self.limits = limits
+        self.device_limiter = device_limiter
+        self._inflight: dict[str, int] = {}
         self.admin_token = admin_token
         self.authenticate_device = authenticate_device
         self.by_source = RateLimiter(limits.source_rate, limits.source_burst)
@@ -147,17 +154,36 @@ class RequestGate:
             return
         path: str = scope.get("path", "")
         plain = path.startswith("/iclock")
+        holder: str | None = None
         try:
             max_bytes = await self._admit(scope, path)
+            device = scope.get("state", {}).get(DEVICE_STATE_KEY)
+            if device is not None:
+                holder = str(device.device_id)
+                if self._inflight.get(holder, 0) >= self.limits.max_requests_per_device:
+                    holder = None
+                    raise _RefusedError(
+                        429,
+                        "rate_limited",
+                        f"device {device.device_id} has "
+                        f"{self.limits.max_requests_per_device} requests under way already",
+                        retry_after=1.0,
+                    )
+                self._inflight[holder] = self._inflight.get(holder, 0) + 1
             length = _content_length(scope)
             if length is not None and length > max_bytes:
                 raise _RefusedError(413, "body_too_large", f"request body over {max_bytes} bytes")
             body = await self._read_body(receive, max_bytes)
         except _RefusedError as refused:
+            self._release(holder)
             await _answer(send, refused, plain=plain)
             return
         except _ClientGoneError:
+            self._release(holder)
             return
+        except BaseException:  # a cancellation
+            self._release(holder)
+            raise
         replayed = False
 
         async def replay() -> Message:
@@ -167,7 +193,19 @@ class RequestGate:
                 return {"type": "http.request", "body": body, "more_body": False}
             return await receive()
 
-        await self.app(scope, replay, send)
+        try:
+            await self.app(scope, replay, send)
+        finally:
+            self._release(holder)
+
+    def _release(self, holder: str | None) -> None:
+        if holder is None:
+            return
+        left = self._inflight.get(holder, 0) - 1
+        if left > 0:
+            self._inflight[holder] = left
+        else:
+            self._inflight.pop(holder, None)
 
     # -- admission (headers only) -------------------------------------------------------
     def _limit(self, limiter: RateLimiter, key: str, what: str) -> None:
@@ -224,7 +262,19 @@ class RequestGate:
             if exc.status == 401:
                 raise self._failed(source, exc.detail) from None
             raise _RefusedError(exc.status, exc.code, exc.detail) from None
-        scope.setdefault("state", {})[DEVICE_STATE_KEY] = device
+        if self.device_limiter is not None:
+            wait = self.device_limiter.acquire(device.device_id)
+            if wait > 0:
+                raise _RefusedError(
+                    429,
+                    "rate_limited",
+                    f"too many requests from device {device.device_id}; "
+                    f"retry after {max(1, math.ceil(wait))} s",
+                    retry_after=wait,
+                )
+        state = scope.setdefault("state", {})
+        state[DEVICE_STATE_KEY] = device
+        state[LIMITED_STATE_KEY] = self.device_limiter is not None
         return self.limits.max_body_bytes
 
     # -- the body ---------------------------------------------------------------------

@@ -222,6 +222,28 @@ def _run_loadtest(args: argparse.Namespace) -> int:
     return 0 if result["exactly_once"] else 1
 
 
+def _stall_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--uploads", type=int, default=150, help="stalled uploads (default 150)")
+    parser.add_argument(
+        "--send-bytes", type=int, default=3_900_000, help="body bytes each sends before stalling"
+    )
+    parser.add_argument(
+        "--authenticated", action="store_true", help="use a valid device token (default: none)"
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _run_stall(args: argparse.Namespace) -> int:
+    from sync.stallbench import run_stall_bench
+
+    try:
+        result = run_stall_bench(args.uploads, args.send_bytes, authenticated=args.authenticated)
+    except (RuntimeError, ValueError) as exc:
+        raise CommandError(str(exc)) from None
+    _print(result, args.json)
+    return 0
+
+
 COMMANDS: dict[str, Command] = {
     "sync": Command(
         help="kiosk side of sync: status, now, register",
@@ -232,5 +254,10 @@ COMMANDS: dict[str, Command] = {
         help="simulate kiosks pushing punches; check exactly-once delivery and throughput",
         add_arguments=_loadtest_arguments,
         run=_run_loadtest,
+    ),
+    "stall-bench": Command(
+        help="server memory with many stalled uploads on loopback (before/after the gate)",
+        add_arguments=_stall_arguments,
+        run=_run_stall,
     ),
 }
