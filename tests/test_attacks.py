@@ -382,3 +382,27 @@ def test_wrong_tokens_and_iclock_floods_are_rate_limited(tmp_path: Path) -> None
             for _ in range(25)
         ]
         assert codes[-1] == 429 and 429 not in codes[:19]
+
+
+def test_assignment_brings_a_person_to_the_kiosk_and_its_end_erases_them_there(
+    kiosk: SimKiosk, tls_server: ServerProcess, admin: AdminApi
+) -> None:
+    worker = kiosk.worker(ca_file=str(ca_of(tls_server)))
+    r = admin.session.put(
+        admin.base_url + f"/api/v1/admin/employees/{OTHER_NIP}/assignments/BAPPEDA", timeout=30
+    )
+    assert r.status_code == 200
+    worker.run_once()
+    assert kiosk.store.employees.get(OTHER_NIP) is not None
+    client = client_of(kiosk, tls_server)
+    assert [r.status for r in client.upload_templates([template(OTHER_NIP, 0.4)])] == ["accepted"]
+    worker.run_once()
+    assert kiosk.store.templates.counts().get(OTHER_NIP) == 1
+    r = admin.session.delete(
+        admin.base_url + f"/api/v1/admin/employees/{OTHER_NIP}/assignments/BAPPEDA", timeout=30
+    )
+    assert r.status_code == 200
+    worker.run_once()
+    assert kiosk.store.templates.counts().get(OTHER_NIP) is None  # erased at this kiosk
+    person = kiosk.store.employees.get(OTHER_NIP)
+    assert person is not None and not person.active
