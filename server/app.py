@@ -63,6 +63,7 @@ from server.schemas import (
     TimeResponse,
 )
 from server.settings import ServerSettings
+from server.textcheck import find_surrogate
 from server.timeutil import format_utc
 from server.trust import (
     ServerKeys,
@@ -276,6 +277,10 @@ def create_app(settings: ServerSettings, services: Services | None = None) -> Fa
     def heartbeat(body: Heartbeat, device: Device) -> dict[str, Any]:
         health = body.model_dump()
         extra = body.model_extra or {}
+        where = find_surrogate(health, "heartbeat")
+        if where is not None:
+            # Stored, it would break every later listing of the devices.
+            raise ApiError(422, "invalid_request", f"{where}: holds a lone surrogate")
         if len(json.dumps(extra, default=str)) > MAX_HEALTH_EXTRA_BYTES:
             raise ApiError(
                 413, "body_too_large", f"extra heartbeat fields over {MAX_HEALTH_EXTRA_BYTES} bytes"

@@ -99,7 +99,8 @@ class DeviceRegistry:
             load_public_key(bytes.fromhex(public_key_hex))
         except (IntegrityError, ValueError):
             raise ApiError(422, "invalid_request", "public_key: not an Ed25519 key") from None
-        code_hash = hash_secret(normalise_code(code))
+        # A code that is not valid Unicode cannot match: answered like any bad code.
+        code_hash = hash_secret(normalise_code(code).encode("utf-8", "replace").decode())
         token = secrets.token_urlsafe(32)
         with self._db.write() as conn:
             # The code is checked first: without a valid code the answer is the same

@@ -94,6 +94,14 @@ def install_error_handlers(app: FastAPI) -> None:
         code = STATUS_CODES.get(exc.status_code, "error")
         return error_response(exc.status_code, code, str(exc.detail), dict(exc.headers or {}))
 
+    @app.exception_handler(UnicodeEncodeError)
+    async def _surrogate(request: Request, exc: UnicodeEncodeError) -> Response:
+        # A lone surrogate ("\ud800" in JSON) that no per-record check caught: the
+        # request is wrong, not the server (batch endpoints refuse such records alone).
+        return error_response(
+            422, "invalid_request", "a string holds a lone surrogate (not valid Unicode)"
+        )
+
     @app.exception_handler(DataError)
     async def _bad_value(request: Request, exc: DataError) -> Response:
         # Values the validation let through but the database refuses (e.g. NUL in text

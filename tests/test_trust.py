@@ -463,3 +463,27 @@ def test_ca_file_is_a_sync_setting_documented_in_config_toml() -> None:
     toml = (Path(__file__).parent.parent / "config.toml").read_text(encoding="utf-8")
     sync = toml.split("[sync]", 1)[1].split("\n[", 1)[0]
     assert 'ca_file = ""' in sync and "pin" in sync
+
+
+def test_surrogates_elsewhere_never_break_a_request_or_a_later_listing(server: Server) -> None:
+    kiosk = server.register("kiosk-01")
+    r = server.client.post(
+        "/api/v1/heartbeat",
+        content=b'{"queue_length": 0, "note": "x\\ud800"}',
+        headers={**kiosk.headers, "Content-Type": "application/json"},
+    )
+    assert r.status_code == 422 and "heartbeat.note" in r.json()["detail"]
+    assert server.client.get("/api/v1/admin/devices", headers=server.admin).status_code == 200
+    key = public_key_bytes(Ed25519PrivateKey.generate()).hex()
+    r = server.client.post(
+        "/api/v1/devices/register",
+        content=('{"code": "AB\\ud800", "device_id": "k9", "public_key": "' + key + '"}').encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    assert r.status_code == 422 and "body.code" in r.json()["detail"]  # named, never a 500
+    r = server.client.post(
+        "/api/v1/admin/adms/CQZ7232260123/commands",
+        content=b'{"command": "INFO \\ud800"}',
+        headers={**server.admin, "Content-Type": "application/json"},
+    )
+    assert r.status_code in (404, 422)
