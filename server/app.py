@@ -95,7 +95,7 @@ class Services:
 def build_services(settings: ServerSettings) -> Services:
     sqlite_file = sqlite_path(settings.database_url)
     if sqlite_file is not None:
-        secure_sqlite_files(sqlite_file)
+        secure_sqlite_files(sqlite_file, settings.admin_token_file.parent)
     db = open_database(settings.database_url)
     keys = load_server_keys(settings.server_key_dir, db)
     seal_plaintext_templates(db, keys)

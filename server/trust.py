@@ -129,15 +129,26 @@ def make_private(path: Path) -> None:
     path.chmod(want)
 
 
-def secure_sqlite_files(database: str) -> None:
+def secure_sqlite_files(database: str, data_dir: Path | None = None) -> None:
     """Owner-only SQLite database, its WAL and shared-memory files, and their folder.
 
     SQLite creates ``-wal`` and ``-shm`` with the database file's permissions,
-    so a database created ``0600`` keeps them private too.
+    so a database created ``0600`` keeps them private too. The folder is made
+    ``0700`` when it is created here or is the server's ``data_dir``; any other
+    existing folder (a working directory, say) is left alone with a warning.
     """
     path = Path(database)
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    make_private(path.parent)
+    folder = path.parent
+    created = not folder.exists()
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    same = data_dir is not None and folder.resolve() == data_dir.resolve()
+    if created or same:
+        make_private(folder)
+    elif stat.S_IMODE(folder.stat().st_mode) & 0o077:
+        log.warning(
+            "the folder of the server database is open to other users",
+            extra={"path": str(folder)},
+        )
     if not path.exists():
         fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
         os.close(fd)
