@@ -40,8 +40,8 @@ class ServerSettings:
     # Where the server's signing and template keys live; None = beside the admin token.
     key_dir: Path | None = None
     body_timeout_seconds: float = 30.0
-    source_rate_limit_per_second: float = 5.0
-    source_rate_limit_burst: int = 200
+    source_rate_limit_per_second: float = 20.0
+    source_rate_limit_burst: int = 400
     auth_failures_per_minute: int = 30
     tls_certfile: str = ""
     tls_keyfile: str = ""

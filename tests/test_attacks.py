@@ -368,7 +368,10 @@ def test_stalled_uploads_are_refused_before_their_body_and_slow_senders_time_out
 def test_wrong_tokens_and_iclock_floods_are_rate_limited(tmp_path: Path) -> None:
     with ServerProcess(
         tmp_path / "srv",
-        extra_server="auth_failures_per_minute = 5\nsource_rate_limit_burst = 20\n",
+        extra_server=(
+            "auth_failures_per_minute = 5\nsource_rate_limit_burst = 20\n"
+            "source_rate_limit_per_second = 0.5\n"
+        ),
     ) as srv:
         codes = [
             requests.get(
