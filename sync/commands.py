@@ -70,7 +70,7 @@ def _run_sync(args: argparse.Namespace) -> int:
             raise CommandError(str(exc)) from None
         if args.action == "status":
             stats = store.outbox.stats()
-            from sync.worker import CURSOR_KEY, LAST_SUCCESS_KEY
+            from sync.worker import CURSOR_KEY, FEED_REFUSED_KEY, LAST_SUCCESS_KEY
 
             _print(
                 {
@@ -83,6 +83,8 @@ def _run_sync(args: argparse.Namespace) -> int:
                     "quarantined": stats.quarantined,
                     "last_success_utc": store.state.get(LAST_SUCCESS_KEY),
                     "changes_cursor": int(store.state.get(CURSOR_KEY) or 0),
+                    "server_key_known": bool(creds and creds.server_public_key),
+                    "feed_refused": json.loads(store.state.get(FEED_REFUSED_KEY) or "null"),
                 },
                 args.json,
             )
