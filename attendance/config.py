@@ -146,6 +146,10 @@ class SyncSection:
     adms_serial: str = setting("", doc="serial number presented in ADMS mode")
     adms_pin_file: str = setting("", doc="CSV with nip and adms_pin columns (PINs of 1-9 digits)")
     max_in_flight: int = setting(2, min=1, max=8, doc="punch batches under way at once")
+    ca_file: str = setting(
+        "",
+        doc="PEM of the CA or the server's own certificate to trust; empty = system CAs",
+    )
 
 
 @dataclass(frozen=True)
@@ -169,6 +173,12 @@ class ServerSection:
     adms_pin_burst_minutes: int = setting(10, min=1, max=1440)
     zk_machines: list[str] = setting([], doc="HOST[:PORT] of ZKTeco machines pulled over TCP")
     zk_pull_minutes: int = setting(15, min=1, max=1440)
+    body_timeout_seconds: float = setting(30.0, min=1.0, max=3600.0)
+    source_rate_limit_per_second: float = setting(20.0, min=0.0, max=100000.0, doc="0 = no limit")
+    source_rate_limit_burst: int = setting(400, min=1, max=100000)
+    auth_failures_per_minute: int = setting(30, min=1, max=100000)
+    tls_certfile: str = setting("", doc="PEM certificate chain; with tls_keyfile = HTTPS")
+    tls_keyfile: str = setting("", doc="PEM private key of tls_certfile")
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
+from attendance.feedtrust import ack_bytes, sign_bytes
 from server.admintoken import load_or_create_admin_token, token_matches
 from server.adms import AdmsService, adms_policy
 from server.adms_http import add_admin_routes, iclock_router
@@ -27,15 +28,19 @@ from server.dateheader import DateHeaderMiddleware
 from server.db import Database, open_database
 from server.devices import AuthenticatedDevice, DeviceRegistry
 from server.errors import ApiError, unauthorized
-from server.http import AccessLogMiddleware, BodyLimitMiddleware, install_error_handlers
+from server.gate import DEVICE_STATE_KEY, LIMITED_STATE_KEY, GateLimits, RequestGate
+from server.http import AccessLogMiddleware, install_error_handlers
 from server.ingest import IngestLimits, PunchIngest
 from server.ratelimit import RateLimiter
 from server.reports import PunchReports
+from server.review import review_punches
 from server.roster import Roster
 from server.schemas import (
     AdmsCommandRequest,
     AdmsCommandResponse,
     AdmsDeviceResponse,
+    AssignmentResponse,
+    AuditResponse,
     ChangesResponse,
     DevicesResponse,
     EmployeesResponse,
@@ -59,7 +64,15 @@ from server.schemas import (
     TimeResponse,
 )
 from server.settings import ServerSettings
+from server.textcheck import find_surrogate
 from server.timeutil import format_utc
+from server.trust import (
+    ServerKeys,
+    list_audit,
+    load_server_keys,
+    seal_plaintext_templates,
+    secure_sqlite_files,
+)
 
 API = "/api/v1"
 MAX_HEALTH_EXTRA_BYTES = 4096
@@ -77,10 +90,16 @@ class Services:
     roster: Roster
     reports: PunchReports
     adms: AdmsService
+    keys: ServerKeys
 
 
 def build_services(settings: ServerSettings) -> Services:
+    sqlite_file = sqlite_path(settings.database_url)
+    if sqlite_file is not None:
+        secure_sqlite_files(sqlite_file, settings.admin_token_file.parent)
     db = open_database(settings.database_url)
+    keys = load_server_keys(settings.server_key_dir, db)
+    seal_plaintext_templates(db, keys)
     limits = IngestLimits(
         max_future=timedelta(seconds=settings.max_future_seconds),
         max_age=timedelta(days=settings.max_age_days),
@@ -91,12 +110,26 @@ def build_services(settings: ServerSettings) -> Services:
         admin_token=load_or_create_admin_token(settings.admin_token_file),
         devices=DeviceRegistry(db, settings.enrollment_code_hours),
         ingest=PunchIngest(db, limits),
-        roster=Roster(db),
+        roster=Roster(db, keys),
         reports=PunchReports(db, settings.timezone),
         adms=AdmsService(
             db, settings.adms_serials, settings.timezone, limits, adms_policy(settings)
         ),
+        keys=keys,
     )
+
+
+def sqlite_path(url: str) -> str | None:
+    """The file of a ``sqlite:///PATH`` URL (None for memory or another database)."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+    except Exception:  # open_database reports a bad URL with its own message
+        return None
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return str(parsed.database)
 
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -108,6 +141,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 NipPath = Annotated[str, Path(min_length=18, max_length=18, pattern=r"^[0-9]{18}$")]
+OpdPath = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9._-]{1,32}$")]
 DeviceIdPath = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]{1,64}$")]
 
 
@@ -147,8 +181,13 @@ def create_app(settings: ServerSettings, services: Services | None = None) -> Fa
 
     limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
 
-    def device_auth(creds: Credentials) -> AuthenticatedDevice:
-        device = svc.devices.authenticate(creds.credentials if creds else None)
+    def device_auth(request: Request, creds: Credentials) -> AuthenticatedDevice:
+        # The gate already authenticated the token from the headers (before the body).
+        device = getattr(request.state, DEVICE_STATE_KEY, None)
+        if not isinstance(device, AuthenticatedDevice):
+            device = svc.devices.authenticate(creds.credentials if creds else None)
+        elif getattr(request.state, LIMITED_STATE_KEY, False):
+            return device  # the gate has taken this request's token from the bucket
         wait = limiter.acquire(device.device_id)
         if wait > 0:
             seconds = max(1, math.ceil(wait))
@@ -180,6 +219,7 @@ def create_app(settings: ServerSettings, services: Services | None = None) -> Fa
             "token": token,
             "opd_code": opd,
             "server_time": format_utc(now),
+            "server_public_key": svc.keys.public_key_hex,
         }
 
     @api.post("/punches", response_model=PunchBatchResponse, tags=["device"])
@@ -195,11 +235,14 @@ def create_app(settings: ServerSettings, services: Services | None = None) -> Fa
         counts = {"accepted": 0, "duplicate": 0, "rejected": 0}
         for o in outcomes:
             counts[o.status] += 1
+        server_now = format_utc(now)
+        ack = ack_bytes(device.device_id, server_now, [(o.id or "", o.status) for o in outcomes])
         return JSONResponse(
             {
                 "results": [o.as_json() for o in outcomes],
                 **counts,
-                "server_time": format_utc(now),
+                "server_time": server_now,
+                "ack_signature": sign_bytes(svc.keys.signing_key, ack),
             }
         )
 
@@ -209,7 +252,7 @@ def create_app(settings: ServerSettings, services: Services | None = None) -> Fa
         since: Annotated[int, Query(ge=0, le=2**62)] = 0,
         limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
     ) -> JSONResponse:
-        return JSONResponse(svc.roster.changes(since, limit))
+        return JSONResponse(svc.roster.changes(device, since, limit, clock()))
 
     @api.post("/templates", response_model=TemplateBatchResponse, tags=["device"])
     def templates(body: TemplateBatch, device: Device) -> dict[str, Any]:
@@ -236,6 +279,10 @@ def create_app(settings: ServerSettings, services: Services | None = None) -> Fa
     def heartbeat(body: Heartbeat, device: Device) -> dict[str, Any]:
         health = body.model_dump()
         extra = body.model_extra or {}
+        where = find_surrogate(health, "heartbeat")
+        if where is not None:
+            # Stored, it would break every later listing of the devices.
+            raise ApiError(422, "invalid_request", f"{where}: holds a lone surrogate")
         if len(json.dumps(extra, default=str)) > MAX_HEALTH_EXTRA_BYTES:
             raise ApiError(
                 413, "body_too_large", f"extra heartbeat fields over {MAX_HEALTH_EXTRA_BYTES} bytes"
@@ -289,6 +336,34 @@ def create_app(settings: ServerSettings, services: Services | None = None) -> Fa
                 offset=offset,
             )
         )
+
+    @admin.get("/punches/review", response_model=PunchesResponse, tags=["admin"])
+    def punches_to_review(
+        limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
+        offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
+    ) -> dict[str, Any]:
+        """Punches for NIPs the roster does not know, or from a kiosk not serving them."""
+        return review_punches(svc.db, limit=limit, offset=offset)
+
+    @admin.get("/audit", response_model=AuditResponse, tags=["admin"])
+    def audit_log(
+        subject: Annotated[str | None, Query(max_length=80)] = None,
+        action: Annotated[str | None, Query(max_length=40)] = None,
+        limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
+    ) -> dict[str, Any]:
+        return {"entries": list_audit(svc.db, subject=subject, action=action, limit=limit)}
+
+    @admin.put(
+        "/employees/{nip}/assignments/{opd_code}", response_model=AssignmentResponse, tags=["admin"]
+    )
+    def add_assignment(nip: NipPath, opd_code: OpdPath) -> dict[str, Any]:
+        return svc.roster.assign(nip, opd_code, clock(), present=True)
+
+    @admin.delete(
+        "/employees/{nip}/assignments/{opd_code}", response_model=AssignmentResponse, tags=["admin"]
+    )
+    def remove_assignment(nip: NipPath, opd_code: OpdPath) -> dict[str, Any]:
+        return svc.roster.assign(nip, opd_code, clock(), present=False)
 
     @admin.post("/punches/lookup", response_model=LookupResponse, tags=["admin"])
     def lookup(body: LookupRequest) -> dict[str, Any]:
@@ -360,7 +435,20 @@ def create_app(settings: ServerSettings, services: Services | None = None) -> Fa
 
     app.include_router(iclock_router(svc.adms, clock))  # ZKTeco ADMS (server/adms_http.py)
 
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        RequestGate,
+        limits=GateLimits(
+            max_body_bytes=settings.max_body_bytes,
+            body_timeout=settings.body_timeout_seconds,
+            source_rate=settings.source_rate_limit_per_second,
+            source_burst=settings.source_rate_limit_burst,
+            auth_failure_rate=settings.auth_failures_per_minute / 60.0,
+            auth_failure_burst=max(1, settings.auth_failures_per_minute),
+        ),
+        admin_token=svc.admin_token,
+        authenticate_device=svc.devices.authenticate,
+        device_limiter=limiter,
+    )
     app.add_middleware(AccessLogMiddleware)
     app.add_middleware(DateHeaderMiddleware, clock=clock)
     return app

@@ -125,6 +125,23 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         help="also count what it sent while pending",
     )
 
+    p = sub.add_parser(
+        "review-punches",
+        help="punches stored for NIPs the roster does not know or a kiosk does not serve",
+    )
+    _common(p, suppress=True)
+    p.add_argument("--limit", type=int, default=1000)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+    p = sub.add_parser(
+        "audit-log", help="who read, uploaded, refused or erased face templates, and why"
+    )
+    _common(p, suppress=True)
+    p.add_argument("--subject", default=None, help="a NIP or device id")
+    p.add_argument("--action", default=None, help="e.g. template_read, template_refused")
+    p.add_argument("--limit", type=int, default=100)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
 
 def _settings(args: argparse.Namespace) -> ServerSettings:
     from server.settings import settings_from_config
@@ -190,6 +207,37 @@ def _administer(action: str, args: argparse.Namespace, settings: ServerSettings)
             else:
                 print(code)
             return 0
+        if action == "review-punches":
+            from server.review import review_punches
+
+            if not 1 <= args.limit <= 10000:
+                raise CommandError("--limit must be between 1 and 10000")
+            review = review_punches(db, limit=args.limit)
+            if args.json:
+                print(json.dumps(review))
+            else:
+                print(f"{review['total']} punches to review")
+                for p in review["punches"]:
+                    print(
+                        f"{p['utc']}  {p['nip']}  {p['device_id']}  {p['direction']}  "
+                        f"{','.join(p['flags'])}  {p['id']}"
+                    )
+            return 0
+        if action == "audit-log":
+            from server.trust import list_audit
+
+            if not 1 <= args.limit <= 10000:
+                raise CommandError("--limit must be between 1 and 10000")
+            entries = list_audit(db, subject=args.subject, action=args.action, limit=args.limit)
+            if args.json:
+                print(json.dumps({"entries": entries}))
+            else:
+                for e in entries:
+                    print(
+                        f"{e['at_utc']}  {e['actor']}  {e['action']}  {e['subject']}  "
+                        f"{json.dumps(e['detail'], ensure_ascii=False)}"
+                    )
+            return 0
         if action == "revoke-device":
             DeviceRegistry(db).revoke(args.device_id, now)
             print(f"device {args.device_id} revoked")
@@ -199,7 +247,13 @@ def _administer(action: str, args: argparse.Namespace, settings: ServerSettings)
                 body = args.file.read_bytes()
             except OSError as exc:
                 raise CommandError(f"cannot read {args.file}: {exc.strerror}") from None
-            result = Roster(db).import_csv(body, now)
+            from server.trust import ServerKeyError, load_server_keys
+
+            try:
+                keys = load_server_keys(settings.server_key_dir, db)
+            except ServerKeyError as exc:
+                raise CommandError(str(exc)) from None
+            result = Roster(db, keys).import_csv(body, now)
             if args.json:
                 print(json.dumps(result))
             else:
@@ -345,7 +399,20 @@ def _serve(settings: ServerSettings, workers: int) -> int:
         # The app sets the one Date header itself (server/dateheader.py): ADMS
         # machines set their clock from it and are confused by two.
         "date_header": False,
+        # Request headers larger than this are refused (the body has its own limit).
+        "h11_max_incomplete_event_size": 65_536,
+        # Beyond this many open connections new ones get 503 instead of memory.
+        "limit_concurrency": settings.max_connections,
     }
+    if settings.tls_certfile or settings.tls_keyfile:
+        if not (settings.tls_certfile and settings.tls_keyfile):
+            raise CommandError("[server] tls_certfile and tls_keyfile must be set together")
+        for name in ("tls_certfile", "tls_keyfile"):
+            path = getattr(settings, name)
+            if not Path(path).is_file():
+                raise CommandError(f"[server] {name}: no such file {path}")
+        common["ssl_certfile"] = settings.tls_certfile
+        common["ssl_keyfile"] = settings.tls_keyfile
     try:
         if workers == 1:
             uvicorn.run(create_app(settings), **common)
@@ -363,7 +430,8 @@ def _serve(settings: ServerSettings, workers: int) -> int:
 COMMANDS = {
     "server": Command(
         help="run the central server, or administer it (create-enrollment-code, "
-        "revoke-device, import-employees, admin-token, adms-devices, adms-approve, zk-pull)",
+        "revoke-device, import-employees, admin-token, review-punches, audit-log, "
+        "adms-devices, adms-approve, zk-pull)",
         add_arguments=_add_arguments,
         run=_run,
     ),

@@ -129,7 +129,11 @@ class Template(Base):
     nip: Mapped[str] = mapped_column(String(18))
     model_name: Mapped[str] = mapped_column(String(100))
     model_version: Mapped[str] = mapped_column(String(32))
+    # AES-256-GCM sealed (nonce || ciphertext || tag, the template id as associated data)
+    # with the server's template key; ``sealed_with`` names that key (its fingerprint).
+    # NULL: a plaintext row from before encryption, sealed at the next start.
     vector: Mapped[bytes] = mapped_column(LargeBinary())
+    sealed_with: Mapped[str | None] = mapped_column(String(16), nullable=True)
     source_device: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_utc: Mapped[datetime] = mapped_column(DateTime())
     received_utc: Mapped[datetime] = mapped_column(DateTime())
@@ -147,6 +151,8 @@ class Change(Base):
     __table_args__ = (
         # Compaction: find the previous change of the same document.
         UniqueConstraint("kind", "key", name="uq_changes_kind_key"),
+        # The feed of one kiosk: changes of the people in its scope.
+        Index("ix_changes_nip", "nip"),
         {"sqlite_autoincrement": True},
     )
 
@@ -156,6 +162,10 @@ class Change(Base):
     op: Mapped[str] = mapped_column(String(8))  # upsert | delete
     data: Mapped[str | None] = mapped_column(Text(), nullable=True)  # JSON
     created_utc: Mapped[datetime] = mapped_column(DateTime())
+    # The person the change is about (employee, template, scope exit); NULL = every kiosk.
+    nip: Mapped[str | None] = mapped_column(String(18), nullable=True)
+    # Only for kiosks of this OPD (a ``scope_exit``); NULL = decided by ``nip``.
+    audience: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
 
 class AdmsUser(Base):
@@ -284,3 +294,35 @@ class AdmsReview(Base):
     reason: Mapped[str] = mapped_column(String(200))
     address: Mapped[str] = mapped_column(String(64))
     received_utc: Mapped[datetime] = mapped_column(DateTime())
+
+
+class EmployeeAssignment(Base):
+    """An employee who also punches at the kiosks of another OPD (an admin's assignment)."""
+
+    __tablename__ = "employee_assignments"
+    __table_args__ = (
+        # Feed scope: the people assigned to one OPD's kiosks.
+        Index("ix_employee_assignments_opd", "opd_code"),
+    )
+
+    nip: Mapped[str] = mapped_column(String(18), primary_key=True)
+    opd_code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    created_utc: Mapped[datetime] = mapped_column(DateTime())
+
+
+class AuditEntry(Base):
+    """Who did what to biometric data or trust settings on the server, and why."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        # Admin listing, newest first, optionally by subject.
+        Index("ix_audit_log_at", "at_utc"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    at_utc: Mapped[datetime] = mapped_column(DateTime())
+    actor: Mapped[str] = mapped_column(String(80))  # device:<id> | admin | cli
+    action: Mapped[str] = mapped_column(String(40))
+    subject: Mapped[str] = mapped_column(String(80))  # a NIP, device id or template id
+    detail: Mapped[str] = mapped_column(Text())  # JSON: why, counts, ids

@@ -29,6 +29,9 @@ class RegisterResponse(BaseModel):
     token: str
     opd_code: str
     server_time: str
+    server_public_key: str = Field(
+        description="the server's Ed25519 key (hex): it signs the change feed and punch acks"
+    )
 
 
 _RECORD_DOC = (
@@ -57,6 +60,10 @@ class PunchBatchResponse(BaseModel):
     duplicate: int
     rejected: int
     server_time: str
+    ack_signature: str = Field(
+        description="server signature over device id, server_time and every id:status "
+        "(attendance/feedtrust.py)"
+    )
 
 
 class ChangeModel(BaseModel):
@@ -65,6 +72,7 @@ class ChangeModel(BaseModel):
     key: str
     op: Literal["upsert", "delete"]
     data: dict[str, Any] | None
+    signature: str = Field(description="server signature of this entry for this device")
 
 
 class ChangesResponse(BaseModel):
@@ -199,3 +207,12 @@ class AdmsDeviceResponse(BaseModel):
     held_batches: int = 0
     users: list[dict[str, str]]
     commands: list[dict[str, Any]]
+
+
+class AuditResponse(BaseModel):
+    entries: list[dict[str, Any]]
+
+
+class AssignmentResponse(BaseModel):
+    nip: str
+    opd_codes: list[str]

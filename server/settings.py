@@ -12,6 +12,7 @@ from attendance.config import HadirConfig
 
 SERVER_DB_FILENAME = "server.db"
 ADMIN_TOKEN_FILENAME = "admin-token"  # noqa: S105 - a file name
+KEY_DIR_NAME = "server-keys"
 
 
 def utc_now() -> datetime:
@@ -44,8 +45,21 @@ class ServerSettings:
     adms_pin_burst_minutes: int = 10
     zk_machines: tuple[str, ...] = ()
     zk_pull_minutes: int = 15
+    # Where the server's signing and template keys live; None = beside the admin token.
+    key_dir: Path | None = None
+    body_timeout_seconds: float = 30.0
+    source_rate_limit_per_second: float = 20.0
+    source_rate_limit_burst: int = 400
+    auth_failures_per_minute: int = 30
+    tls_certfile: str = ""
+    tls_keyfile: str = ""
+    max_connections: int = 2000
     # Injected for tests (timestamp sanity, code expiry); the wall clock otherwise.
     clock: Callable[[], datetime] = field(default=utc_now, compare=False)
+
+    @property
+    def server_key_dir(self) -> Path:
+        return self.key_dir or self.admin_token_file.parent / KEY_DIR_NAME
 
 
 def settings_from_config(cfg: HadirConfig) -> ServerSettings:
@@ -78,6 +92,13 @@ def settings_from_config(cfg: HadirConfig) -> ServerSettings:
         adms_pin_burst_minutes=section.adms_pin_burst_minutes,
         zk_machines=tuple(section.zk_machines),
         zk_pull_minutes=section.zk_pull_minutes,
+        key_dir=data_dir / KEY_DIR_NAME,
+        body_timeout_seconds=section.body_timeout_seconds,
+        source_rate_limit_per_second=section.source_rate_limit_per_second,
+        source_rate_limit_burst=section.source_rate_limit_burst,
+        auth_failures_per_minute=section.auth_failures_per_minute,
+        tls_certfile=section.tls_certfile,
+        tls_keyfile=section.tls_keyfile,
     )
 
 
@@ -90,6 +111,7 @@ def settings_to_json(settings: ServerSettings) -> str:
     data["admin_token_file"] = str(settings.admin_token_file)
     data["adms_serials"] = list(settings.adms_serials)
     data["zk_machines"] = list(settings.zk_machines)
+    data["key_dir"] = str(settings.key_dir) if settings.key_dir else None
     return json.dumps(data)
 
 
@@ -98,4 +120,5 @@ def settings_from_json(text: str) -> ServerSettings:
     data["admin_token_file"] = Path(data["admin_token_file"])
     data["adms_serials"] = tuple(data["adms_serials"])
     data["zk_machines"] = tuple(data.get("zk_machines", ()))
+    data["key_dir"] = Path(data["key_dir"]) if data.get("key_dir") else None
     return ServerSettings(**data)

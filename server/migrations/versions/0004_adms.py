@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 
 revision = '0004_adms'
-down_revision = '0001'
+down_revision = '0003_trust'
 branch_labels = None
 depends_on = None
 
