@@ -463,16 +463,15 @@ class AdmsService:
     ) -> UploadResult:
         """The common path of ADMS uploads and TCP pulls: one batch, every line kept."""
         zone = self.zone_of(device)
-        utc_of: list[datetime | None] = []
         bad = list(bad)
         good: list[AttlogLine] = []
+        times: list[datetime] = []  # aware, in the line's own offset or the serial's zone
         for p in parsed:
             try:
-                utc_of.append(self._utc(p, zone))
+                times.append(self._utc(p, zone))
                 good.append(p)
             except OverflowError:
                 bad.append((self._line_text(p), "time out of range in UTC"))
-        times = [u for u in utc_of if u is not None]
         with self._db.write() as conn:
             pins = self._pin_map(conn, {p.pin for p in good})
             reason = self._hold_reason(conn, device, good, times, now, pins)
@@ -581,6 +580,7 @@ class AdmsService:
 
     @staticmethod
     def _utc(p: AttlogLine, zone: ZoneInfo) -> datetime:
+        """The aware punch time; OverflowError when it has no UTC equivalent."""
         wall = datetime.strptime(p.local_time, "%Y-%m-%d %H:%M:%S")
         if p.offset_minutes is not None:
             at = wall.replace(tzinfo=dt_timezone(timedelta(minutes=p.offset_minutes)))
