@@ -93,11 +93,16 @@ class Services:
     keys: ServerKeys
 
 
-def build_services(settings: ServerSettings) -> Services:
+def open_private_database(settings: ServerSettings) -> Database:
+    """Open (and migrate) the database; a SQLite file, its WAL and folder owner-only."""
     sqlite_file = sqlite_path(settings.database_url)
     if sqlite_file is not None:
         secure_sqlite_files(sqlite_file, settings.admin_token_file.parent)
-    db = open_database(settings.database_url)
+    return open_database(settings.database_url)
+
+
+def build_services(settings: ServerSettings) -> Services:
+    db = open_private_database(settings)
     keys = load_server_keys(settings.server_key_dir, db)
     seal_plaintext_templates(db, keys)
     limits = IngestLimits(

@@ -176,10 +176,11 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _open(settings: ServerSettings) -> Any:
-    from server.db import DatabaseError, open_database
+    from server.app import open_private_database
+    from server.db import DatabaseError
 
     try:
-        return open_database(settings.database_url)
+        return open_private_database(settings)
     except DatabaseError as exc:
         raise CommandError(str(exc)) from None
 

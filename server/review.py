@@ -35,7 +35,7 @@ def review_punches(db: Database, *, limit: int = 1000, offset: int = 0) -> dict[
                 Punch.received_utc,
             )
             .where(flagged)
-            .order_by(Punch.received_utc, Punch.id)
+            .order_by(Punch.utc, Punch.id)
             .limit(limit)
             .offset(offset)
         ).all()

@@ -23,7 +23,7 @@ import os
 import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +101,15 @@ def seal_plaintext_templates(db: Database, keys: ServerKeys) -> int:
                 update(Template)
                 .where(Template.template_id == tid)
                 .values(vector=seal_template(keys, tid, vector), sealed_with=keys.template_key_id)
+            )
+        if rows:
+            audit(
+                conn,
+                datetime.now(UTC),
+                "server",
+                "template_seal",
+                "templates",
+                {"why": "stored in plaintext before encryption at rest", "templates": len(rows)},
             )
     if rows:
         log.info("sealed plaintext face templates", extra={"templates": len(rows)})

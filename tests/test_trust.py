@@ -487,3 +487,17 @@ def test_surrogates_elsewhere_never_break_a_request_or_a_later_listing(server: S
         headers={**server.admin, "Content-Type": "application/json"},
     )
     assert r.status_code in (404, 422)
+
+
+def test_the_admin_commands_also_create_the_database_owner_only(
+    _isolated_config: Path, tmp_path: Path
+) -> None:
+    from attendance.config import load_config
+    from hadir.cli import main
+
+    roster = tmp_path / "roster.csv"
+    roster.write_text(ROSTER, encoding="utf-8")
+    assert main(["server", "import-employees", str(roster)]) == 0
+    data = load_config(_isolated_config).data_dir
+    assert stat.S_IMODE((data / "server.db").stat().st_mode) == 0o600
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700
