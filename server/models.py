@@ -200,3 +200,7 @@ class AdmsCommand(Base):
     return_code: Mapped[str | None] = mapped_column(String(32), nullable=True)
     created_utc: Mapped[datetime] = mapped_column(DateTime())
     sent_utc: Mapped[datetime | None] = mapped_column(DateTime(), nullable=True)
+
+
+# The ledger's tables share this metadata (one migration chain).
+import server.ledger_models  # noqa: E402, F401
