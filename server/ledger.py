@@ -301,20 +301,22 @@ class Ledger:
         return self.drain(now)
 
     def queue_ended_days(self, now: datetime) -> int:
-        """Queue every employee for each day that ended since the last call."""
+        """Queue every employee for the day that ended and the day that began.
+
+        A day is computed when it begins (an approved leave shows in the roll
+        call) and again when it has ended (no punch becomes TK, a missing
+        check-out becomes PSW). ``horizon`` is the last day begun.
+        """
         today = self.today(now)
         with self.db.write() as conn:
             raw = _state(conn, STATE_HORIZON)
-            if raw is None:
-                _set_state(conn, STATE_HORIZON, (today - timedelta(days=1)).isoformat())
-                return 0
-            horizon = date.fromisoformat(raw)
-            if horizon >= today - timedelta(days=1):
+            start = today if raw is None else date.fromisoformat(raw)
+            if raw is not None and start >= today:
                 return 0
             nips = self._all_nips(conn)
-            days = [horizon + timedelta(days=i) for i in range(1, (today - horizon).days)]
+            days = [start + timedelta(days=i) for i in range((today - start).days + 1)]
             n = enqueue(conn, ((nip, d) for nip in nips for d in days), now)
-            _set_state(conn, STATE_HORIZON, (today - timedelta(days=1)).isoformat())
+            _set_state(conn, STATE_HORIZON, today.isoformat())
             return n
 
     @staticmethod
