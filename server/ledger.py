@@ -59,7 +59,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, delete, func, select, tuple_
+from sqlalchemy import Connection, delete, func, insert, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from attendance.central import apply_documents
@@ -85,7 +85,7 @@ from server.ledger_models import (
 )
 from server.ledger_queue import enqueue
 from server.models import Change, Employee, Punch
-from server.org import Assignment, assignment_on, load_assignments
+from server.org import EARLIEST, Assignment, assignment_on, load_assignments
 from server.settings import ServerSettings
 
 log = logging.getLogger(__name__)
@@ -95,6 +95,7 @@ DRAIN_BATCH = 400
 REBUILD_CHUNK = 40  # employees per rebuild transaction
 STATE_HORIZON = "horizon"
 STATE_DOCUMENTS = "documents"
+STATE_ROSTER = "roster_seen"
 
 
 @dataclass(frozen=True)
@@ -299,9 +300,84 @@ class Ledger:
     def catch_up(self, now: datetime | None = None) -> int:
         """Queue ended days and changed documents, then drain; returns keys computed."""
         now = now or self.clock()
+        self.sync_roster(now)
         self.queue_ended_days(now)
         self.queue_document_changes(now)
         return self.drain(now)
+
+    def sync_roster(self, now: datetime) -> int:
+        """Turn roster changes (``hadir server import-employees``) into dated assignments.
+
+        An employee first seen gets an assignment from the beginning with the
+        roster's OPD, group and type; a later roster change of those is a
+        transfer from today (unless an assignment entered after the roster
+        row is newer: the newer of the two wins); an inactive employee's
+        assignment ends yesterday. Returns the employees changed.
+        """
+        today = self.today(now)
+        yesterday = today - timedelta(days=1)
+        with self.db.write() as conn:
+            raw = _state(conn, STATE_ROSTER)
+            stmt = select(
+                Employee.nip,
+                Employee.opd_code,
+                Employee.schedule_group,
+                Employee.employee_type,
+                Employee.active,
+                Employee.updated_utc,
+            )
+            if raw is not None:
+                stmt = stmt.where(Employee.updated_utc >= datetime.fromisoformat(raw))
+            rows = conn.execute(stmt).all()
+            if not rows:
+                return 0
+            existing: dict[str, list[Any]] = {}
+            nips = [r.nip for r in rows]
+            for i in range(0, len(nips), 900):
+                for a in conn.execute(
+                    select(EmployeeAssignment)
+                    .where(one_of(conn, EmployeeAssignment.nip, nips[i : i + 900]))
+                    .order_by(EmployeeAssignment.valid_from)
+                ):
+                    existing.setdefault(a.nip, []).append(a)
+            inserts: list[dict[str, Any]] = []
+            keys: list[tuple[str, date]] = []
+            stamp = now.astimezone(UTC).replace(tzinfo=None)
+            for r in rows:
+                items = existing.get(r.nip, [])
+                wanted = (r.opd_code, r.schedule_group, r.employee_type)
+                if not items:
+                    if r.active:
+                        inserts.append(_assignment(r.nip, EARLIEST, wanted, stamp))
+                    continue
+                current = next((a for a in items if a.valid_to is None), None)
+                if current is not None:
+                    if current.created_utc > r.updated_utc:
+                        continue  # a transfer entered after this roster row
+                    held = (current.opd_code, current.schedule_group, current.employment_type)
+                    if r.active and held == wanted:
+                        continue
+                    if current.valid_from <= yesterday:
+                        conn.execute(
+                            update(EmployeeAssignment)
+                            .where(EmployeeAssignment.id == current.id)
+                            .values(valid_to=yesterday)
+                        )
+                    else:
+                        conn.execute(
+                            delete(EmployeeAssignment).where(EmployeeAssignment.id == current.id)
+                        )
+                elif not r.active:
+                    continue
+                if r.active:
+                    inserts.append(_assignment(r.nip, today, wanted, stamp))
+                keys.append((r.nip, today))
+            if inserts:
+                conn.execute(insert(EmployeeAssignment), inserts)
+            enqueue(conn, keys, now)
+            newest = max(r.updated_utc for r in rows)
+            _set_state(conn, STATE_ROSTER, newest.isoformat())
+            return len(inserts)
 
     def queue_ended_days(self, now: datetime) -> int:
         """Queue every employee for the day that ended and the day that began.
@@ -410,6 +486,7 @@ class Ledger:
         now = now or self.clock()
         if date_to < date_from:
             raise ValueError(f"--to ({date_to}) is before --from ({date_from})")
+        self.sync_roster(now)
         with self.db.read() as conn:
             if nips is None:
                 found = set(self._all_nips(conn))
@@ -603,6 +680,20 @@ def day_json(result: DayResult, pending: bool = False) -> dict[str, Any]:
             data[key] = data[key] + "Z"
     data["pending_adjustment"] = pending
     return data
+
+
+def _assignment(
+    nip: str, start: date, values: tuple[str, str, str], stamp: datetime
+) -> dict[str, Any]:
+    return {
+        "nip": nip,
+        "valid_from": start,
+        "valid_to": None,
+        "opd_code": values[0],
+        "schedule_group": values[1],
+        "employment_type": values[2],
+        "created_utc": stamp,
+    }
 
 
 def _absence_on(items: Iterable[tuple[date, date, str]], day: date) -> str | None:
