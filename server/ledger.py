@@ -432,18 +432,22 @@ class Ledger:
             for d in changed_dates:
                 if first_day is not None and first_day <= d <= today:
                     keys.update((nip, d) for nip in nips)
+            queued = enqueue(conn, keys, now)
             if groups and first_day is not None:
+                # Employee by employee (in NIP order, so lock order stays sorted):
+                # a group everyone is in spans millions of keys.
                 assigned = load_assignments(conn, nips)
                 span = (today - first_day).days + 1
-                for nip, items in assigned.items():
-                    for a in items:
-                        if a.schedule_group not in groups:
-                            continue
-                        for i in range(span):
-                            d = first_day + timedelta(days=i)
-                            if a.covers(d):
-                                keys.add((nip, d))
-            return enqueue(conn, keys, now)
+                for nip in sorted(assigned):
+                    mine = {
+                        (nip, first_day + timedelta(days=i))
+                        for a in assigned[nip]
+                        if a.schedule_group in groups
+                        for i in range(span)
+                        if a.covers(first_day + timedelta(days=i))
+                    }
+                    queued += enqueue(conn, mine, now)
+            return queued
 
     # ------------------------------------------------------------------ draining
 
