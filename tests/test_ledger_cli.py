@@ -143,3 +143,27 @@ def test_seed_recap_exports_imports_and_errors(
     assert code == 0 and "recomputed" in out
     code, _, err = run(capsys, url, "close-month", f"{today:%Y-%m}")
     assert code == 2 and "can be closed from" in err
+
+
+def test_bench_ledger_reports_the_figures(
+    tmp_path: Path, database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(
+        capsys, database_url, "bench-ledger", "--employees", "12", "--opds", "2", "--months", "2",
+        "--json",
+    )  # fmt: skip
+    assert code == 0
+    figures = json.loads(out)
+    for key in (
+        "recap_opd_ms",
+        "recap_all_ms",
+        "xlsx_opd_ms",
+        "late_punch_update_p99_ms",
+        "rebuild_year_s",
+        "employees",
+        "punches",
+    ):
+        assert figures[key] >= 0, key
+    assert figures["employees"] == 12 and figures["punches"] > 100
+    code, _, err = run(capsys, database_url, "bench-ledger", "--employees", "12", "--json")
+    assert code == 2 and "needs an empty database" in err
