@@ -176,6 +176,7 @@ def compute_day(
     punches: Sequence[datetime],
     absence_kind: str | None,
     today: date,
+    single_punch: tuple[str, str] = ("", ""),
 ) -> DayResult | None:
     """The verdict of one day; ``punches`` are the person's sorted aware UTC instants
     (any range: only the work period's are used). None = no row."""
@@ -216,6 +217,11 @@ def compute_day(
         return replace(base, status="tk", working=True) if ended else None
     tl, psw = summary.tl, summary.psw
     single = summary.masuk is None or summary.pulang is None
+    # The missing punch's band: configured, or the rules' own (the last band).
+    if summary.masuk is None and single_punch[0] and tl is not None:
+        tl = single_punch[0]
+    if summary.pulang is None and single_punch[1] and psw is not None:
+        psw = single_punch[1]
     if not ended:
         # The day is still running: a missing check-out is not yet a PSW.
         if summary.pulang is None:
@@ -548,13 +554,16 @@ class Ledger:
         punches = self._punches(conn, wanted)
         absences = self._absences(conn, wanted)
         closed = set(conn.execute(select(MonthClosure.month)).scalars())
+        single_punch = (self.settings.single_punch_tl, self.settings.single_punch_psw)
         results: list[tuple[str, date, DayResult | None]] = []
         for nip, days in wanted.items():
             times = punches.get(nip, [])
             for d in sorted(days):
                 a = assignment_on(assigned.get(nip, []), d)
                 kind = _absence_on(absences.get(nip, []), d)
-                results.append((nip, d, compute_day(rules, nip, d, a, times, kind, today)))
+                results.append(
+                    (nip, d, compute_day(rules, nip, d, a, times, kind, today, single_punch))
+                )
         self._write(conn, results, closed)
 
     def _spans(self, wanted: Mapping[str, set[date]]) -> dict[tuple[date, date], list[str]]:

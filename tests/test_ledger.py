@@ -67,9 +67,10 @@ class Env:
             }
 
 
-def make_env(tmp_path: Path, url: str, now: datetime) -> Env:
+def make_env(tmp_path: Path, url: str, now: datetime, **kw: Any) -> Env:
     clock = FixedClock(now)
     settings = ServerSettings(
+        **kw,
         database_url=url,
         admin_token_file=tmp_path / "admin-token",
         clock=clock,
@@ -288,3 +289,17 @@ def test_roster_change_is_a_transfer_from_today(env: Env) -> None:
     ]
     today = env.svc.ledger.day_rows(NIP, date(2026, 3, 2), date(2026, 3, 2))
     assert today == [] or today[0]["opd_code"] == "DINKES"
+
+
+def test_single_punch_band_is_configurable(tmp_path: Path) -> None:
+    e = make_env(
+        tmp_path, f"sqlite:///{tmp_path}/s.db", wib("2026-02-01 08:00"), single_punch_psw="PSW2"
+    )
+    try:
+        enter_siti_month(e)
+        recap = e.svc.recaps.monthly("DISKOMINFO", "2026-02")
+        siti = next(r for r in recap["employees"] if r["nip"] == NIP)
+        assert siti["psw"] == {"PSW1": 1, "PSW2": 2, "PSW3": 0, "PSW4": 0}
+        assert siti["tpp_deduction_percent"] == 9.0  # PSW4 2 % became PSW2 1 %
+    finally:
+        e.db.dispose()
