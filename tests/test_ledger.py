@@ -207,6 +207,7 @@ def test_mutasi_splits_the_month(env: Env) -> None:
     assert (a["working_days"], b["working_days"]) == (10, 9)
     assert a["working_days"] + b["working_days"] == SITI_EXPECTED["working_days"]
     assert a["tk_days"] == 1 and b["absences"] == {"sakit": 1}
+    assert env.svc.recaps.monthly_all("2026-02") == [dinkes, kominfo]
 
 
 def test_closed_month_is_frozen_and_later_changes_are_adjustments(env: Env) -> None:
