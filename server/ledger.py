@@ -466,6 +466,9 @@ class Ledger:
         """Compute queued keys until the queue is empty (or held by other workers)."""
         now = now or self.clock()
         total = 0
+        with self.db.read() as conn:  # nothing queued: no write transaction at all
+            if conn.execute(select(LedgerJob.nip).limit(1)).first() is None:
+                return 0
         while True:
             with self.db.write() as conn:
                 stmt = (
@@ -481,6 +484,8 @@ class Ledger:
                 self._process(conn, claimed, now)
                 _delete_jobs(conn, claimed)
             total += len(claimed)
+            if len(claimed) < batch:
+                return total  # the queue was empty (or held by other workers)
 
     def rebuild(
         self,
