@@ -179,6 +179,11 @@ class ServerSection:
     auth_failures_per_minute: int = setting(30, min=1, max=100000)
     tls_certfile: str = setting("", doc="PEM certificate chain; with tls_keyfile = HTTPS")
     tls_keyfile: str = setting("", doc="PEM private key of tls_certfile")
+    close_month_after_day: int = setting(5, min=1, max=28)
+    discipline_hours_per_day: float = setting(7.5, min=1.0, max=24.0)
+    max_attachment_bytes: int = setting(2_000_000, min=1024, max=50_000_000)
+    single_punch_tl: str = setting("", pattern=r"(TL[1-9])?", doc="empty = the last TL band")
+    single_punch_psw: str = setting("", pattern=r"(PSW[1-9])?", doc="empty = the last PSW band")
 
 
 @dataclass(frozen=True)

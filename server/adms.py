@@ -60,6 +60,7 @@ from server.adms_parse import (
 from server.db import Database
 from server.errors import ApiError
 from server.ingest import IngestLimits, insert_ignoring_duplicates, one_of
+from server.ledger_queue import enqueue_punches
 from server.models import (
     AdmsBatch,
     AdmsCommand,
@@ -313,7 +314,7 @@ class AdmsService:
                         AdmsBatch.reason == "device_pending",
                     )
                 ).all():
-                    released += self._release(conn, int(bid))
+                    released += self._release(conn, int(bid), now)
         log.info("adms: serial approved", extra={"serial": serial, "released": released})
         return {**self.device(serial), "released_punches": released}
 
@@ -742,27 +743,39 @@ class AdmsService:
         return {pin: nips[0] for pin, nips in found.items() if len(nips) == 1}
 
     # -- review ------------------------------------------------------------------------
-    def _release(self, conn: Connection, batch_id: int) -> int:
+    def _release(self, conn: Connection, batch_id: int, now: datetime) -> int:
         ids = [
             r[0]
             for r in conn.execute(select(AdmsHeld.punch_id).where(AdmsHeld.batch_id == batch_id))
         ]
         for i in range(0, len(ids), 900):
             chunk = ids[i : i + 900]
-            for rid, flags in conn.execute(
-                select(Punch.id, Punch.flags).where(one_of(conn, Punch.id, chunk))
-            ).all():
+            released = conn.execute(
+                select(
+                    Punch.id, Punch.flags, Punch.nip, Punch.utc, Punch.local_offset_minutes
+                ).where(one_of(conn, Punch.id, chunk))
+            ).all()
+            for rid, flags, _nip, _utc, _offset in released:
                 kept = [f for f in flags.split(",") if f and f != HELD_FLAG]
                 conn.execute(
                     update(Punch)
                     .where(Punch.id == rid)
                     .values(flags=",".join([*kept, "released"])[:128])
                 )
+            # The ledger skips held punches: their days are computed again now.
+            enqueue_punches(
+                conn,
+                [
+                    {"nip": nip, "utc": utc, "local_offset_minutes": offset}
+                    for _rid, _flags, nip, utc, offset in released
+                ],
+                now,
+            )
         conn.execute(delete(AdmsHeld).where(AdmsHeld.batch_id == batch_id))
         conn.execute(update(AdmsBatch).where(AdmsBatch.id == batch_id).values(status="released"))
         return len(ids)
 
-    def release_batch(self, batch_id: int) -> int:
+    def release_batch(self, batch_id: int, now: datetime) -> int:
         """Let a held batch count (its punches lose the ``held`` flag)."""
         with self._db.write() as conn:
             status = conn.execute(
@@ -770,7 +783,7 @@ class AdmsService:
             ).scalar_one_or_none()
             if status != "held":
                 raise ApiError(404, "not_found", f"batch {batch_id} is not held")
-            return self._release(conn, batch_id)
+            return self._release(conn, batch_id, now)
 
     def discard_batch(self, batch_id: int) -> None:
         """Keep a held batch held for good (its rows stay, flagged, never counted)."""

@@ -143,7 +143,7 @@ def add_admin_routes(admin: APIRouter, adms: AdmsService, clock: Clock) -> None:
 
     @admin.post("/adms/batches/{batch_id}/release", tags=["admin"])
     def adms_release(batch_id: Annotated[int, Path(ge=1, le=2**62)]) -> dict[str, Any]:
-        return {"batch_id": batch_id, "released_punches": adms.release_batch(batch_id)}
+        return {"batch_id": batch_id, "released_punches": adms.release_batch(batch_id, clock())}
 
     @admin.post("/adms/batches/{batch_id}/discard", tags=["admin"])
     def adms_discard(batch_id: Annotated[int, Path(ge=1, le=2**62)]) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from server.errors import ApiError, unauthorized
 from server.gate import DEVICE_STATE_KEY, LIMITED_STATE_KEY, GateLimits, RequestGate
 from server.http import AccessLogMiddleware, install_error_handlers
 from server.ingest import IngestLimits, PunchIngest
+from server.ledger_api import LedgerServices, LedgerWorker, build_ledger_services, ledger_router
 from server.ratelimit import RateLimiter
 from server.reports import PunchReports
 from server.review import review_punches
@@ -91,6 +92,7 @@ class Services:
     reports: PunchReports
     adms: AdmsService
     keys: ServerKeys
+    ledger: LedgerServices
 
 
 def open_private_database(settings: ServerSettings) -> Database:
@@ -121,6 +123,7 @@ def build_services(settings: ServerSettings) -> Services:
             db, settings.adms_serials, settings.timezone, limits, adms_policy(settings)
         ),
         keys=keys,
+        ledger=build_ledger_services(db, settings),
     )
 
 
@@ -168,7 +171,10 @@ def create_app(settings: ServerSettings, services: Services | None = None) -> Fa
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        worker = LedgerWorker(svc.ledger.ledger)
+        worker.start()
         yield
+        worker.stop()
         svc.db.dispose()
 
     app = FastAPI(
@@ -435,6 +441,7 @@ def create_app(settings: ServerSettings, services: Services | None = None) -> Fa
             "commands": svc.adms.command_list(serial),
         }
 
+    admin.include_router(ledger_router(svc.ledger, _ERRORS))
     app.include_router(api)
     app.include_router(admin)
 

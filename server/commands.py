@@ -8,6 +8,8 @@
     hadir server adms-devices [--json]
     hadir server zk-pull --host H [--port 4370] [--clear] [--json] | --configured | --scheduled
     hadir server adms-approve SERIAL [--network CIDR] [--timezone TZ] [--release-pending]
+    hadir server recap|discipline|close-month|rebuild-ledger|import-punches|... (the ledger:
+        see server/ledger_commands.py)
 
 Sub-commands work on the database directly (the server may be running).
 Top-level imports stay light: FastAPI, SQLAlchemy and uvicorn load in ``run``.
@@ -142,6 +144,10 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=int, default=100)
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
+    from server.ledger_commands import add_ledger_subcommands
+
+    add_ledger_subcommands(sub, lambda p: _common(p, suppress=True))
+
 
 def _settings(args: argparse.Namespace) -> ServerSettings:
     from server.settings import settings_from_config
@@ -193,6 +199,10 @@ def _administer(action: str, args: argparse.Namespace, settings: ServerSettings)
     db = _open(settings)
     now = settings.clock()
     try:
+        from server.ledger_commands import LEDGER_ACTIONS, run_ledger
+
+        if action in LEDGER_ACTIONS:
+            return run_ledger(action, args, settings, db)
         if action == "create-enrollment-code":
             if not 1 <= args.hours <= 24 * 90:
                 raise CommandError("--hours must be between 1 and 2160")
@@ -432,7 +442,9 @@ COMMANDS = {
     "server": Command(
         help="run the central server, or administer it (create-enrollment-code, "
         "revoke-device, import-employees, admin-token, review-punches, audit-log, "
-        "adms-devices, adms-approve, zk-pull)",
+        "adms-devices, adms-approve, zk-pull, and the ledger: recap, discipline, "
+        "close-month, rebuild-ledger, import-punches, import-absences, leave-*, "
+        "correction-*, seed-demo, bench-ledger)",
         add_arguments=_add_arguments,
         run=_run,
     ),

@@ -296,13 +296,13 @@ class AdmsReview(Base):
     received_utc: Mapped[datetime] = mapped_column(DateTime())
 
 
-class EmployeeAssignment(Base):
+class KioskAssignment(Base):
     """An employee who also punches at the kiosks of another OPD (an admin's assignment)."""
 
-    __tablename__ = "employee_assignments"
+    __tablename__ = "kiosk_assignments"
     __table_args__ = (
         # Feed scope: the people assigned to one OPD's kiosks.
-        Index("ix_employee_assignments_opd", "opd_code"),
+        Index("ix_kiosk_assignments_opd", "opd_code"),
     )
 
     nip: Mapped[str] = mapped_column(String(18), primary_key=True)
@@ -326,3 +326,7 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(40))
     subject: Mapped[str] = mapped_column(String(80))  # a NIP, device id or template id
     detail: Mapped[str] = mapped_column(Text())  # JSON: why, counts, ids
+
+
+# The ledger's tables share this metadata (one migration chain).
+import server.ledger_models  # noqa: E402, F401

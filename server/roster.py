@@ -32,7 +32,7 @@ from server.db import Database
 from server.devices import AuthenticatedDevice
 from server.errors import ApiError, not_found
 from server.ingest import NIP_RE
-from server.models import Change, Employee, EmployeeAssignment, Template
+from server.models import Change, Employee, KioskAssignment, Template
 from server.textcheck import find_surrogate, has_surrogate
 from server.timeutil import format_utc, parse_wire_utc, to_db
 from server.trust import (
@@ -380,13 +380,13 @@ class Roster:
                 raise not_found(f"no employee with nip {nip}")
             before = employee_scopes(conn, nip)
             conn.execute(
-                delete(EmployeeAssignment).where(
-                    EmployeeAssignment.nip == nip, EmployeeAssignment.opd_code == opd_code
+                delete(KioskAssignment).where(
+                    KioskAssignment.nip == nip, KioskAssignment.opd_code == opd_code
                 )
             )
             if present:
                 conn.execute(
-                    insert(EmployeeAssignment).values(
+                    insert(KioskAssignment).values(
                         nip=nip, opd_code=opd_code, created_utc=to_db(now)
                     )
                 )

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from attendance.config import HadirConfig
 
@@ -54,6 +56,16 @@ class ServerSettings:
     tls_certfile: str = ""
     tls_keyfile: str = ""
     max_connections: int = 2000
+    # The ledger (server.ledger): the [rules] section (schedules, calendar,
+    # windows) as a plain dict, the data directory (attachments), closing and
+    # discipline settings.
+    rules: dict[str, Any] = field(default_factory=dict)
+    data_dir: str = ""
+    close_month_after_day: int = 5
+    discipline_hours_per_day: float = 7.5
+    max_attachment_bytes: int = 2_000_000
+    single_punch_tl: str = ""
+    single_punch_psw: str = ""
     # Injected for tests (timestamp sanity, code expiry); the wall clock otherwise.
     clock: Callable[[], datetime] = field(default=utc_now, compare=False)
 
@@ -99,6 +111,13 @@ def settings_from_config(cfg: HadirConfig) -> ServerSettings:
         auth_failures_per_minute=section.auth_failures_per_minute,
         tls_certfile=section.tls_certfile,
         tls_keyfile=section.tls_keyfile,
+        rules=dataclasses.asdict(cfg.rules),
+        data_dir=str(data_dir),
+        close_month_after_day=section.close_month_after_day,
+        discipline_hours_per_day=section.discipline_hours_per_day,
+        max_attachment_bytes=section.max_attachment_bytes,
+        single_punch_tl=section.single_punch_tl,
+        single_punch_psw=section.single_punch_psw,
     )
 
 

@@ -35,7 +35,7 @@ from attendance.integrity import public_key_bytes
 from attendance.keys import KeyFileError, load_keys
 from attendance.templates import open_bytes, seal_bytes
 from server.db import Database
-from server.models import AuditEntry, Employee, EmployeeAssignment, Template
+from server.models import AuditEntry, Employee, KioskAssignment, Template
 from server.timeutil import format_utc, to_db
 
 log = logging.getLogger(__name__)
@@ -222,7 +222,7 @@ def scope_nips(opd_code: str) -> Select[Any]:
     """The NIPs a kiosk of ``opd_code`` serves: its staff and people assigned to it."""
     return union(
         select(Employee.nip).where(Employee.opd_code == opd_code),
-        select(EmployeeAssignment.nip).where(EmployeeAssignment.opd_code == opd_code),
+        select(KioskAssignment.nip).where(KioskAssignment.opd_code == opd_code),
     )  # type: ignore[return-value]
 
 
@@ -230,7 +230,7 @@ def employee_scopes(conn: Connection, nip: str) -> set[str]:
     """The OPDs whose kiosks serve ``nip`` (empty for an unknown NIP)."""
     home = conn.execute(select(Employee.opd_code).where(Employee.nip == nip)).scalar_one_or_none()
     extra = conn.execute(
-        select(EmployeeAssignment.opd_code).where(EmployeeAssignment.nip == nip)
+        select(KioskAssignment.opd_code).where(KioskAssignment.nip == nip)
     ).scalars()
     out = set(extra)
     if home is not None:

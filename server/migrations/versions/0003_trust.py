@@ -16,21 +16,21 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0003_trust"
-down_revision = "0001"
+down_revision = "0002_ledger"
 branch_labels = None
 depends_on = None
 
 
 def upgrade() -> None:
     op.create_table(
-        "employee_assignments",
+        "kiosk_assignments",
         sa.Column("nip", sa.String(length=18), nullable=False),
         sa.Column("opd_code", sa.String(length=32), nullable=False),
         sa.Column("created_utc", sa.DateTime(), nullable=False),
         sa.PrimaryKeyConstraint("nip", "opd_code"),
     )
-    with op.batch_alter_table("employee_assignments", schema=None) as batch_op:
-        batch_op.create_index("ix_employee_assignments_opd", ["opd_code"], unique=False)
+    with op.batch_alter_table("kiosk_assignments", schema=None) as batch_op:
+        batch_op.create_index("ix_kiosk_assignments_opd", ["opd_code"], unique=False)
     op.create_table(
         "audit_log",
         sa.Column(
@@ -92,6 +92,6 @@ def downgrade() -> None:
     with op.batch_alter_table("audit_log", schema=None) as batch_op:
         batch_op.drop_index("ix_audit_log_at")
     op.drop_table("audit_log")
-    with op.batch_alter_table("employee_assignments", schema=None) as batch_op:
-        batch_op.drop_index("ix_employee_assignments_opd")
-    op.drop_table("employee_assignments")
+    with op.batch_alter_table("kiosk_assignments", schema=None) as batch_op:
+        batch_op.drop_index("ix_kiosk_assignments_opd")
+    op.drop_table("kiosk_assignments")
