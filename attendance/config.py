@@ -17,7 +17,7 @@ from pydantic import Field, field_validator
 
 from hadir.configfile import Section, SectionView, default_data_dir
 
-HHMM = r"([01]\d|2[0-3]):[0-5]\d"
+HHMM = r"^([01]\d|2[0-3]):[0-5]\d$"
 Clock = Annotated[str, Field(pattern=HHMM)]
 
 

@@ -58,23 +58,35 @@ def as_template_vector(vector: npt.ArrayLike) -> Vector:
     return out
 
 
+def seal_bytes(aead: AESGCM, template_id: str, raw: bytes) -> bytes:
+    """``nonce || ciphertext || tag`` of ``raw`` with the template id as associated data.
+
+    Shared with the central server, which seals its templates the same way."""
+    nonce = os.urandom(12)
+    return nonce + aead.encrypt(nonce, raw, template_id.encode())
+
+
+def open_bytes(aead: AESGCM, template_id: str, sealed: bytes) -> bytes:
+    """The bytes :func:`seal_bytes` sealed; :class:`TemplateError` for a wrong key or row."""
+    try:
+        return aead.decrypt(sealed[:12], sealed[12:], template_id.encode())
+    except InvalidTag:
+        raise TemplateError(
+            f"template {template_id} does not decrypt: the template key file does not "
+            "belong to this database, or the row was altered"
+        ) from None
+
+
 class TemplateStore:
     def __init__(self, db: Database, template_key: bytes) -> None:
         self._db = db
         self._aead = AESGCM(template_key)
 
     def _seal(self, template_id: str, vector: Vector) -> bytes:
-        nonce = os.urandom(12)
-        return nonce + self._aead.encrypt(nonce, vector.tobytes(), template_id.encode())
+        return seal_bytes(self._aead, template_id, vector.tobytes())
 
     def _open(self, template_id: str, sealed: bytes) -> Vector:
-        try:
-            raw = self._aead.decrypt(sealed[:12], sealed[12:], template_id.encode())
-        except InvalidTag:
-            raise TemplateError(
-                f"template {template_id} does not decrypt: the template key file does not "
-                "belong to this database, or the row was altered"
-            ) from None
+        raw = open_bytes(self._aead, template_id, sealed)
         return np.frombuffer(raw, dtype="<f4").astype(np.float32)
 
     def add(
@@ -208,6 +220,12 @@ class TemplateStore:
         with self._db.write() as conn:
             res = conn.execute(delete(FaceTemplate).where(FaceTemplate.id == template_id))
             return bool(res.rowcount)
+
+    def delete_person(self, nip: str) -> int:
+        """Delete every template of ``nip``; how many were deleted."""
+        with self._db.write() as conn:
+            res = conn.execute(delete(FaceTemplate).where(FaceTemplate.nip == nip))
+            return int(res.rowcount)
 
 
 def _info(m: RowMapping) -> TemplateInfo:

@@ -7,7 +7,6 @@ globals; two apps in one process are fully independent (the tests rely on it).
 The contract is documented in ``server/API.md``.
 """
 
-import email.utils
 import json
 import math
 from collections.abc import AsyncIterator
@@ -17,24 +16,32 @@ from datetime import date, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
+from attendance.feedtrust import ack_bytes, sign_bytes
 from server.admintoken import load_or_create_admin_token, token_matches
-from server.adms import AdmsService
+from server.adms import AdmsService, adms_policy
+from server.adms_http import add_admin_routes, iclock_router
+from server.dateheader import DateHeaderMiddleware
 from server.db import Database, open_database
 from server.devices import AuthenticatedDevice, DeviceRegistry
 from server.errors import ApiError, unauthorized
-from server.http import AccessLogMiddleware, BodyLimitMiddleware, install_error_handlers
+from server.gate import DEVICE_STATE_KEY, LIMITED_STATE_KEY, GateLimits, RequestGate
+from server.http import AccessLogMiddleware, install_error_handlers
 from server.ingest import IngestLimits, PunchIngest
+from server.ledger_api import LedgerServices, LedgerWorker, build_ledger_services, ledger_router
 from server.ratelimit import RateLimiter
 from server.reports import PunchReports
+from server.review import review_punches
 from server.roster import Roster
 from server.schemas import (
     AdmsCommandRequest,
     AdmsCommandResponse,
     AdmsDeviceResponse,
+    AssignmentResponse,
+    AuditResponse,
     ChangesResponse,
     DevicesResponse,
     EmployeesResponse,
@@ -58,7 +65,15 @@ from server.schemas import (
     TimeResponse,
 )
 from server.settings import ServerSettings
+from server.textcheck import find_surrogate
 from server.timeutil import format_utc
+from server.trust import (
+    ServerKeys,
+    list_audit,
+    load_server_keys,
+    seal_plaintext_templates,
+    secure_sqlite_files,
+)
 
 API = "/api/v1"
 MAX_HEALTH_EXTRA_BYTES = 4096
@@ -76,10 +91,22 @@ class Services:
     roster: Roster
     reports: PunchReports
     adms: AdmsService
+    keys: ServerKeys
+    ledger: LedgerServices
+
+
+def open_private_database(settings: ServerSettings) -> Database:
+    """Open (and migrate) the database; a SQLite file, its WAL and folder owner-only."""
+    sqlite_file = sqlite_path(settings.database_url)
+    if sqlite_file is not None:
+        secure_sqlite_files(sqlite_file, settings.admin_token_file.parent)
+    return open_database(settings.database_url)
 
 
 def build_services(settings: ServerSettings) -> Services:
-    db = open_database(settings.database_url)
+    db = open_private_database(settings)
+    keys = load_server_keys(settings.server_key_dir, db)
+    seal_plaintext_templates(db, keys)
     limits = IngestLimits(
         max_future=timedelta(seconds=settings.max_future_seconds),
         max_age=timedelta(days=settings.max_age_days),
@@ -90,10 +117,27 @@ def build_services(settings: ServerSettings) -> Services:
         admin_token=load_or_create_admin_token(settings.admin_token_file),
         devices=DeviceRegistry(db, settings.enrollment_code_hours),
         ingest=PunchIngest(db, limits),
-        roster=Roster(db),
+        roster=Roster(db, keys),
         reports=PunchReports(db, settings.timezone),
-        adms=AdmsService(db, settings.adms_serials, settings.timezone, limits),
+        adms=AdmsService(
+            db, settings.adms_serials, settings.timezone, limits, adms_policy(settings)
+        ),
+        keys=keys,
+        ledger=build_ledger_services(db, settings),
     )
+
+
+def sqlite_path(url: str) -> str | None:
+    """The file of a ``sqlite:///PATH`` URL (None for memory or another database)."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+    except Exception:  # open_database reports a bad URL with its own message
+        return None
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return str(parsed.database)
 
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -105,8 +149,8 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 NipPath = Annotated[str, Path(min_length=18, max_length=18, pattern=r"^[0-9]{18}$")]
+OpdPath = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9._-]{1,32}$")]
 DeviceIdPath = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]{1,64}$")]
-SerialQuery = Annotated[str | None, Query(alias="SN", max_length=64)]
 
 
 def app_from_environment() -> FastAPI:
@@ -127,7 +171,10 @@ def create_app(settings: ServerSettings, services: Services | None = None) -> Fa
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        worker = LedgerWorker(svc.ledger.ledger)
+        worker.start()
         yield
+        worker.stop()
         svc.db.dispose()
 
     app = FastAPI(
@@ -145,8 +192,13 @@ def create_app(settings: ServerSettings, services: Services | None = None) -> Fa
 
     limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
 
-    def device_auth(creds: Credentials) -> AuthenticatedDevice:
-        device = svc.devices.authenticate(creds.credentials if creds else None)
+    def device_auth(request: Request, creds: Credentials) -> AuthenticatedDevice:
+        # The gate already authenticated the token from the headers (before the body).
+        device = getattr(request.state, DEVICE_STATE_KEY, None)
+        if not isinstance(device, AuthenticatedDevice):
+            device = svc.devices.authenticate(creds.credentials if creds else None)
+        elif getattr(request.state, LIMITED_STATE_KEY, False):
+            return device  # the gate has taken this request's token from the bucket
         wait = limiter.acquire(device.device_id)
         if wait > 0:
             seconds = max(1, math.ceil(wait))
@@ -178,6 +230,7 @@ def create_app(settings: ServerSettings, services: Services | None = None) -> Fa
             "token": token,
             "opd_code": opd,
             "server_time": format_utc(now),
+            "server_public_key": svc.keys.public_key_hex,
         }
 
     @api.post("/punches", response_model=PunchBatchResponse, tags=["device"])
@@ -193,11 +246,14 @@ def create_app(settings: ServerSettings, services: Services | None = None) -> Fa
         counts = {"accepted": 0, "duplicate": 0, "rejected": 0}
         for o in outcomes:
             counts[o.status] += 1
+        server_now = format_utc(now)
+        ack = ack_bytes(device.device_id, server_now, [(o.id or "", o.status) for o in outcomes])
         return JSONResponse(
             {
                 "results": [o.as_json() for o in outcomes],
                 **counts,
-                "server_time": format_utc(now),
+                "server_time": server_now,
+                "ack_signature": sign_bytes(svc.keys.signing_key, ack),
             }
         )
 
@@ -207,7 +263,7 @@ def create_app(settings: ServerSettings, services: Services | None = None) -> Fa
         since: Annotated[int, Query(ge=0, le=2**62)] = 0,
         limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
     ) -> JSONResponse:
-        return JSONResponse(svc.roster.changes(since, limit))
+        return JSONResponse(svc.roster.changes(device, since, limit, clock()))
 
     @api.post("/templates", response_model=TemplateBatchResponse, tags=["device"])
     def templates(body: TemplateBatch, device: Device) -> dict[str, Any]:
@@ -234,6 +290,10 @@ def create_app(settings: ServerSettings, services: Services | None = None) -> Fa
     def heartbeat(body: Heartbeat, device: Device) -> dict[str, Any]:
         health = body.model_dump()
         extra = body.model_extra or {}
+        where = find_surrogate(health, "heartbeat")
+        if where is not None:
+            # Stored, it would break every later listing of the devices.
+            raise ApiError(422, "invalid_request", f"{where}: holds a lone surrogate")
         if len(json.dumps(extra, default=str)) > MAX_HEALTH_EXTRA_BYTES:
             raise ApiError(
                 413, "body_too_large", f"extra heartbeat fields over {MAX_HEALTH_EXTRA_BYTES} bytes"
@@ -272,7 +332,7 @@ def create_app(settings: ServerSettings, services: Services | None = None) -> Fa
         device_id: Annotated[
             str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9._-]{1,64}$")
         ] = None,
-        source: Literal["native", "adms"] | None = None,
+        source: Literal["native", "adms", "zk"] | None = None,
         limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
         offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
     ) -> JSONResponse:
@@ -287,6 +347,34 @@ def create_app(settings: ServerSettings, services: Services | None = None) -> Fa
                 offset=offset,
             )
         )
+
+    @admin.get("/punches/review", response_model=PunchesResponse, tags=["admin"])
+    def punches_to_review(
+        limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
+        offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
+    ) -> dict[str, Any]:
+        """Punches for NIPs the roster does not know, or from a kiosk not serving them."""
+        return review_punches(svc.db, limit=limit, offset=offset)
+
+    @admin.get("/audit", response_model=AuditResponse, tags=["admin"])
+    def audit_log(
+        subject: Annotated[str | None, Query(max_length=80)] = None,
+        action: Annotated[str | None, Query(max_length=40)] = None,
+        limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
+    ) -> dict[str, Any]:
+        return {"entries": list_audit(svc.db, subject=subject, action=action, limit=limit)}
+
+    @admin.put(
+        "/employees/{nip}/assignments/{opd_code}", response_model=AssignmentResponse, tags=["admin"]
+    )
+    def add_assignment(nip: NipPath, opd_code: OpdPath) -> dict[str, Any]:
+        return svc.roster.assign(nip, opd_code, clock(), present=True)
+
+    @admin.delete(
+        "/employees/{nip}/assignments/{opd_code}", response_model=AssignmentResponse, tags=["admin"]
+    )
+    def remove_assignment(nip: NipPath, opd_code: OpdPath) -> dict[str, Any]:
+        return svc.roster.assign(nip, opd_code, clock(), present=False)
 
     @admin.post("/punches/lookup", response_model=LookupResponse, tags=["admin"])
     def lookup(body: LookupRequest) -> dict[str, Any]:
@@ -337,6 +425,8 @@ def create_app(settings: ServerSettings, services: Services | None = None) -> Fa
     ) -> dict[str, Any]:
         return {"seq": svc.roster.delete_document(kind, key, clock())}
 
+    add_admin_routes(admin, svc.adms, clock)  # machines, approval, review (server/adms_http.py)
+
     @admin.post("/adms/{serial}/commands", response_model=AdmsCommandResponse, tags=["admin"])
     def queue_adms_command(
         serial: Annotated[str, Path(max_length=64)], body: AdmsCommandRequest
@@ -345,60 +435,32 @@ def create_app(settings: ServerSettings, services: Services | None = None) -> Fa
 
     @admin.get("/adms/{serial}", response_model=AdmsDeviceResponse, tags=["admin"])
     def adms_device(serial: Annotated[str, Path(max_length=64)]) -> dict[str, Any]:
-        svc.adms.check_serial(serial)
         return {
-            "serial": serial,
+            **svc.adms.device(serial),
             "users": svc.adms.device_users(serial),
             "commands": svc.adms.command_list(serial),
         }
 
+    admin.include_router(ledger_router(svc.ledger, _ERRORS))
     app.include_router(api)
     app.include_router(admin)
 
-    # -- ZKTeco ADMS ----------------------------------------------------------------
-    iclock = APIRouter(prefix="/iclock", tags=["adms"])
+    app.include_router(iclock_router(svc.adms, clock))  # ZKTeco ADMS (server/adms_http.py)
 
-    def _text(body: str) -> PlainTextResponse:
-        return PlainTextResponse(
-            body, headers={"Date": email.utils.formatdate(clock().timestamp(), usegmt=True)}
-        )
-
-    @iclock.get("/cdata", response_class=PlainTextResponse)
-    def adms_handshake(sn: SerialQuery = None) -> PlainTextResponse:
-        serial = svc.adms.check_serial(sn)
-        return _text(svc.adms.options(serial, clock()))
-
-    @iclock.post("/cdata", response_class=PlainTextResponse)
-    async def adms_upload(
-        request: Request,
-        sn: SerialQuery = None,
-        table: Annotated[str | None, Query(max_length=32)] = None,
-    ) -> PlainTextResponse:
-        serial = svc.adms.check_serial(sn)
-        text_body = (await request.body()).decode("utf-8", errors="replace")
-        now = clock()
-        if table == "ATTLOG":
-            n = await run_in_threadpool(svc.adms.attlog, serial, text_body, now)
-        elif table == "OPERLOG":
-            n = await run_in_threadpool(svc.adms.operlog, serial, text_body, now)
-        else:
-            n = len([line for line in text_body.splitlines() if line.strip()])
-        return _text(f"OK: {n}")
-
-    @iclock.get("/getrequest", response_class=PlainTextResponse)
-    def adms_getrequest(sn: SerialQuery = None) -> PlainTextResponse:
-        serial = svc.adms.check_serial(sn)
-        return _text(svc.adms.poll(serial, clock()))
-
-    @iclock.post("/devicecmd", response_class=PlainTextResponse)
-    async def adms_devicecmd(request: Request, sn: SerialQuery = None) -> PlainTextResponse:
-        serial = svc.adms.check_serial(sn)
-        text_body = (await request.body()).decode("utf-8", errors="replace")
-        await run_in_threadpool(svc.adms.command_results, serial, text_body)
-        return _text("OK")
-
-    app.include_router(iclock)
-
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        RequestGate,
+        limits=GateLimits(
+            max_body_bytes=settings.max_body_bytes,
+            body_timeout=settings.body_timeout_seconds,
+            source_rate=settings.source_rate_limit_per_second,
+            source_burst=settings.source_rate_limit_burst,
+            auth_failure_rate=settings.auth_failures_per_minute / 60.0,
+            auth_failure_burst=max(1, settings.auth_failures_per_minute),
+        ),
+        admin_token=svc.admin_token,
+        authenticate_device=svc.devices.authenticate,
+        device_limiter=limiter,
+    )
     app.add_middleware(AccessLogMiddleware)
+    app.add_middleware(DateHeaderMiddleware, clock=clock)
     return app

@@ -5,6 +5,11 @@
     hadir server revoke-device DEVICE_ID
     hadir server import-employees FILE.csv [--json]
     hadir server admin-token
+    hadir server adms-devices [--json]
+    hadir server zk-pull --host H [--port 4370] [--clear] [--json] | --configured | --scheduled
+    hadir server adms-approve SERIAL [--network CIDR] [--timezone TZ] [--release-pending]
+    hadir server recap|discipline|close-month|rebuild-ledger|import-punches|... (the ledger:
+        see server/ledger_commands.py)
 
 Sub-commands work on the database directly (the server may be running).
 Top-level imports stay light: FastAPI, SQLAlchemy and uvicorn load in ``run``.
@@ -15,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -85,6 +91,64 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     p = sub.add_parser("admin-token", help="print the admin API token (created if absent)")
     _common(p, suppress=True)
 
+    p = sub.add_parser(
+        "zk-pull",
+        help="read the attendance log of ZKTeco machines without ADMS (TCP 4370, pyzk)",
+        description="read one machine (--host), every [server] zk_machines entry once "
+        "(--configured), or those every zk_pull_minutes (--scheduled)",
+    )
+    _common(p, suppress=True)
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--host", help="the machine's address")
+    which.add_argument("--configured", action="store_true", help="each [server] zk_machines once")
+    which.add_argument(
+        "--scheduled", action="store_true", help="[server] zk_machines every zk_pull_minutes"
+    )
+    p.add_argument("--port", type=int, default=4370, help="TCP port (default 4370)")
+    p.add_argument("--timeout", type=float, default=10.0, help="seconds per answer")
+    p.add_argument(
+        "--clear",
+        action="store_true",
+        help="clear the machine's log after its records are stored (never before)",
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+    p = sub.add_parser("adms-devices", help="list ADMS machines (pending ones with their address)")
+    _common(p, suppress=True)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+    p = sub.add_parser("adms-approve", help="approve an ADMS machine (its uploads count from now)")
+    _common(p, suppress=True)
+    p.add_argument("serial")
+    p.add_argument("--network", default=None, help="allowed source address or CIDR network")
+    p.add_argument("--timezone", default=None, help="IANA zone of the machine's clock")
+    p.add_argument(
+        "--release-pending",
+        action="store_true",
+        help="also count what it sent while pending",
+    )
+
+    p = sub.add_parser(
+        "review-punches",
+        help="punches stored for NIPs the roster does not know or a kiosk does not serve",
+    )
+    _common(p, suppress=True)
+    p.add_argument("--limit", type=int, default=1000)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+    p = sub.add_parser(
+        "audit-log", help="who read, uploaded, refused or erased face templates, and why"
+    )
+    _common(p, suppress=True)
+    p.add_argument("--subject", default=None, help="a NIP or device id")
+    p.add_argument("--action", default=None, help="e.g. template_read, template_refused")
+    p.add_argument("--limit", type=int, default=100)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+    from server.ledger_commands import add_ledger_subcommands
+
+    add_ledger_subcommands(sub, lambda p: _common(p, suppress=True))
+
 
 def _settings(args: argparse.Namespace) -> ServerSettings:
     from server.settings import settings_from_config
@@ -121,10 +185,11 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _open(settings: ServerSettings) -> Any:
-    from server.db import DatabaseError, open_database
+    from server.app import open_private_database
+    from server.db import DatabaseError
 
     try:
-        return open_database(settings.database_url)
+        return open_private_database(settings)
     except DatabaseError as exc:
         raise CommandError(str(exc)) from None
 
@@ -137,6 +202,10 @@ def _administer(action: str, args: argparse.Namespace, settings: ServerSettings)
     db = _open(settings)
     now = settings.clock()
     try:
+        from server.ledger_commands import LEDGER_ACTIONS, run_ledger
+
+        if action in LEDGER_ACTIONS:
+            return run_ledger(action, args, settings, db)
         if action == "create-enrollment-code":
             if not 1 <= args.hours <= 24 * 90:
                 raise CommandError("--hours must be between 1 and 2160")
@@ -152,6 +221,37 @@ def _administer(action: str, args: argparse.Namespace, settings: ServerSettings)
             else:
                 print(code)
             return 0
+        if action == "review-punches":
+            from server.review import review_punches
+
+            if not 1 <= args.limit <= 10000:
+                raise CommandError("--limit must be between 1 and 10000")
+            review = review_punches(db, limit=args.limit)
+            if args.json:
+                print(json.dumps(review))
+            else:
+                print(f"{review['total']} punches to review")
+                for p in review["punches"]:
+                    print(
+                        f"{p['utc']}  {p['nip']}  {p['device_id']}  {p['direction']}  "
+                        f"{','.join(p['flags'])}  {p['id']}"
+                    )
+            return 0
+        if action == "audit-log":
+            from server.trust import list_audit
+
+            if not 1 <= args.limit <= 10000:
+                raise CommandError("--limit must be between 1 and 10000")
+            entries = list_audit(db, subject=args.subject, action=args.action, limit=args.limit)
+            if args.json:
+                print(json.dumps({"entries": entries}))
+            else:
+                for e in entries:
+                    print(
+                        f"{e['at_utc']}  {e['actor']}  {e['action']}  {e['subject']}  "
+                        f"{json.dumps(e['detail'], ensure_ascii=False)}"
+                    )
+            return 0
         if action == "revoke-device":
             DeviceRegistry(db).revoke(args.device_id, now)
             print(f"device {args.device_id} revoked")
@@ -161,7 +261,13 @@ def _administer(action: str, args: argparse.Namespace, settings: ServerSettings)
                 body = args.file.read_bytes()
             except OSError as exc:
                 raise CommandError(f"cannot read {args.file}: {exc.strerror}") from None
-            result = Roster(db).import_csv(body, now)
+            from server.trust import ServerKeyError, load_server_keys
+
+            try:
+                keys = load_server_keys(settings.server_key_dir, db)
+            except ServerKeyError as exc:
+                raise CommandError(str(exc)) from None
+            result = Roster(db, keys).import_csv(body, now)
             if args.json:
                 print(json.dumps(result))
             else:
@@ -172,11 +278,106 @@ def _administer(action: str, args: argparse.Namespace, settings: ServerSettings)
                 for err in result["errors"]:
                     print(f"{args.file}:{err['line']}: {err['error']}")
             return 1 if result["errors"] else 0
+        if action == "zk-pull":
+            return _zk_pull(args, settings, db)
+        if action in ("adms-devices", "adms-approve"):
+            return _adms(action, args, settings, db)
         raise CommandError(f"unknown sub-command {action!r}")
     except ApiError as exc:
         raise CommandError(exc.detail) from None
     finally:
         db.dispose()
+
+
+def _adms_service(settings: ServerSettings, db: Any) -> Any:
+    from server.adms import AdmsService, adms_policy
+    from server.ingest import IngestLimits
+
+    limits = IngestLimits(
+        max_future=timedelta(seconds=settings.max_future_seconds),
+        max_age=timedelta(days=settings.max_age_days),
+    )
+    return AdmsService(db, settings.adms_serials, settings.timezone, limits, adms_policy(settings))
+
+
+def _zk_pull(args: argparse.Namespace, settings: ServerSettings, db: Any) -> int:
+    from server.zkpull import ZkPullError, parse_machine, pull_all, pull_machine, run_schedule
+
+    adms = _adms_service(settings, db)
+    if not 0.5 <= args.timeout <= 300:
+        raise CommandError("--timeout must be 0.5-300 seconds")
+    if args.host:
+        if not 1 <= args.port <= 65535:
+            raise CommandError(f"--port must be 1-65535, got {args.port}")
+        try:
+            got = pull_machine(
+                adms,
+                args.host,
+                args.port,
+                now=settings.clock(),
+                timeout=args.timeout,
+                clear=args.clear,
+            )
+        except ZkPullError as exc:
+            raise CommandError(str(exc)) from None
+        if args.json:
+            print(json.dumps(got.as_json()))
+        else:
+            print(
+                f"{got.serial} ({got.host}:{got.port}): {got.records} records, "
+                f"{got.stored} new, {got.duplicates} already stored, {got.unmatched} unknown PIN, "
+                f"{got.for_review} for review"
+                + (f", held: {got.held}" if got.held else "")
+                + (", log cleared" if got.cleared else "")
+            )
+        return 0
+    if not settings.zk_machines:
+        raise CommandError("[server] zk_machines is empty: nothing to pull")
+    try:
+        for entry in settings.zk_machines:
+            parse_machine(entry)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    if args.scheduled:
+        run_schedule(
+            adms, settings.zk_machines, settings.zk_pull_minutes, settings.clock, clear=args.clear
+        )
+        return 0
+    results = pull_all(
+        adms, settings.zk_machines, settings.clock(), timeout=args.timeout, clear=args.clear
+    )
+    if args.json:
+        print(json.dumps({"machines": results}))
+    else:
+        for r in results:
+            print(json.dumps(r))
+    return 1 if any("error" in r for r in results) else 0
+
+
+def _adms(action: str, args: argparse.Namespace, settings: ServerSettings, db: Any) -> int:
+    adms = _adms_service(settings, db)
+    if action == "adms-devices":
+        devices = adms.devices()
+        if args.json:
+            print(json.dumps({"devices": devices}))
+        for d in [] if args.json else devices:
+            print(
+                f"{d['serial']}\t{d['status']}\t{d['last_address']}\t"
+                f"network={d['allowed_network'] or 'any'}\theld_batches={d['held_batches']}"
+            )
+        return 0
+    result = adms.approve(
+        args.serial,
+        settings.clock(),
+        allowed_network=args.network,
+        timezone=args.timezone,
+        release_pending=args.release_pending,
+    )
+    print(
+        f"{args.serial} approved (network {result['allowed_network'] or 'any'}); "
+        f"{result['released_punches']} held punches released"
+    )
+    return 0
 
 
 def _serve(settings: ServerSettings, workers: int) -> int:
@@ -209,7 +410,23 @@ def _serve(settings: ServerSettings, workers: int) -> int:
         "log_config": None,
         "access_log": False,
         "timeout_keep_alive": 30,
+        # The app sets the one Date header itself (server/dateheader.py): ADMS
+        # machines set their clock from it and are confused by two.
+        "date_header": False,
+        # Request headers larger than this are refused (the body has its own limit).
+        "h11_max_incomplete_event_size": 65_536,
+        # Beyond this many open connections new ones get 503 instead of memory.
+        "limit_concurrency": settings.max_connections,
     }
+    if settings.tls_certfile or settings.tls_keyfile:
+        if not (settings.tls_certfile and settings.tls_keyfile):
+            raise CommandError("[server] tls_certfile and tls_keyfile must be set together")
+        for name in ("tls_certfile", "tls_keyfile"):
+            path = getattr(settings, name)
+            if not Path(path).is_file():
+                raise CommandError(f"[server] {name}: no such file {path}")
+        common["ssl_certfile"] = settings.tls_certfile
+        common["ssl_keyfile"] = settings.tls_keyfile
     try:
         if workers == 1:
             uvicorn.run(create_app(settings), **common)
@@ -227,7 +444,10 @@ def _serve(settings: ServerSettings, workers: int) -> int:
 COMMANDS = {
     "server": Command(
         help="run the central server, or administer it (create-enrollment-code, "
-        "revoke-device, import-employees, admin-token)",
+        "revoke-device, import-employees, admin-token, review-punches, audit-log, "
+        "adms-devices, adms-approve, zk-pull, and the ledger: recap, discipline, "
+        "close-month, rebuild-ledger, import-punches, import-absences, leave-*, "
+        "correction-*, seed-demo, bench-ledger)",
         add_arguments=_add_arguments,
         run=_run,
     ),

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import func, insert, select, text, tuple_, update
 
 from attendance.integrity import IntegrityError, load_public_key
 from server.db import Database
@@ -99,19 +99,12 @@ class DeviceRegistry:
             load_public_key(bytes.fromhex(public_key_hex))
         except (IntegrityError, ValueError):
             raise ApiError(422, "invalid_request", "public_key: not an Ed25519 key") from None
-        code_hash = hash_secret(normalise_code(code))
+        # A code that is not valid Unicode cannot match: answered like any bad code.
+        code_hash = hash_secret(normalise_code(code).encode("utf-8", "replace").decode())
         token = secrets.token_urlsafe(32)
         with self._db.write() as conn:
-            existing = conn.execute(
-                select(Device.status).where(Device.device_id == device_id)
-            ).scalar_one_or_none()
-            if existing == "active":
-                raise ApiError(
-                    409,
-                    "device_exists",
-                    f"device {device_id!r} is already registered; revoke it before "
-                    "registering again",
-                )
+            # The code is checked first: without a valid code the answer is the same
+            # whether the device id exists or not (no probing for registered ids).
             # Consume the code atomically: two kiosks racing with one code, one wins.
             consumed = conn.execute(
                 update(EnrollmentCode)
@@ -128,6 +121,17 @@ class DeviceRegistry:
                     403,
                     "enrollment_code_invalid",
                     "enrollment code unknown, already used or expired; ask the admin for a new one",
+                )
+            existing = conn.execute(
+                select(Device.status).where(Device.device_id == device_id)
+            ).scalar_one_or_none()
+            if existing == "active":
+                # Raising rolls the code's consumption back: it stays usable.
+                raise ApiError(
+                    409,
+                    "device_exists",
+                    f"device {device_id!r} is already registered; revoke it before "
+                    "registering again",
                 )
             values: dict[str, Any] = {
                 "opd_code": consumed,
@@ -200,6 +204,19 @@ class DeviceRegistry:
                     .group_by(Punch.device_id)
                 )
             }
+            heads = {
+                row.device_id: row.record_hash
+                for row in conn.execute(
+                    select(Punch.device_id, Punch.seq, Punch.record_hash).where(
+                        Punch.source == "native",
+                        tuple_(Punch.device_id, Punch.seq).in_(
+                            select(Punch.device_id, func.max(Punch.seq))
+                            .where(Punch.source == "native")
+                            .group_by(Punch.device_id)
+                        ),
+                    )
+                )
+            }
             flagged = {
                 row.device_id: row.n
                 for row in conn.execute(
@@ -211,6 +228,8 @@ class DeviceRegistry:
             out = []
             for dev in devices:
                 st = stats.get(dev.device_id)
+                health = json.loads(dev.health) if dev.health else None
+                last_seq = int(st.last_seq) if st and st.last_seq is not None else None
                 out.append(
                     {
                         "device_id": dev.device_id,
@@ -219,14 +238,65 @@ class DeviceRegistry:
                         "registered_utc": format_utc(dev.registered_utc),
                         "revoked_utc": format_optional(dev.revoked_utc),
                         "last_seen_utc": format_optional(dev.last_seen_utc),
-                        "health": json.loads(dev.health) if dev.health else None,
+                        "health": health,
                         "punches": int(st.punches) if st else 0,
-                        "last_seq": int(st.last_seq) if st and st.last_seq is not None else None,
+                        "last_seq": last_seq,
+                        "last_hash": heads.get(dev.device_id),
                         "gaps": gaps(conn, dev.device_id),
+                        "reconciliation": reconcile(
+                            conn, dev.device_id, health, int(st.punches) if st else 0, last_seq
+                        ),
                         "flagged": int(flagged.get(dev.device_id, 0)),
                     }
                 )
         return out
+
+
+def reconcile(
+    conn: Any, device_id: str, health: dict[str, Any] | None, punches: int, last_seq: int | None
+) -> dict[str, Any]:
+    """The kiosk's word (its heartbeat: delivered chain head) against the server's rows.
+
+    ``state``: ``ok`` when the kiosk's last delivered punch is the one the server
+    holds at that sequence number with the same hash and the server holds as
+    many punches as the kiosk delivered; ``behind`` when the kiosk has delivered
+    more than the server holds; ``mismatch`` when the server's punch at the
+    kiosk's delivered sequence number has another hash; ``unknown``
+    when the kiosk has not reported its chain yet.
+    """
+    chain = (health or {}).get("chain")
+    if not isinstance(chain, dict):
+        return {"state": "unknown"}
+    k_seq = chain.get("delivered_seq")
+    k_hash = chain.get("delivered_hash")
+    k_count = chain.get("delivered_count")
+    out: dict[str, Any] = {
+        "kiosk_delivered_seq": k_seq,
+        "kiosk_delivered_hash": k_hash,
+        "kiosk_delivered_count": k_count,
+        "server_punches": punches,
+        "server_last_seq": last_seq,
+    }
+    if not isinstance(k_seq, int) or not isinstance(k_count, int):
+        out["state"] = "unknown"
+        return out
+    if k_seq == 0:
+        out["state"] = "ok" if k_count == 0 else "behind"
+        return out
+    hashes = set(
+        conn.execute(
+            select(Punch.record_hash).where(
+                Punch.device_id == device_id, Punch.source == "native", Punch.seq == k_seq
+            )
+        ).scalars()
+    )
+    if not hashes or k_count > punches:
+        out["state"] = "behind"
+    elif k_hash not in hashes:
+        out["state"] = "mismatch"
+    else:
+        out["state"] = "ok"
+    return out
 
 
 # Missing sequence numbers of one device, as [from, to] ranges (window function:

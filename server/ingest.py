@@ -34,7 +34,9 @@ from attendance.batches import chunked
 from attendance.integrity import GENESIS_HASH, SIGNED_FIELDS, canonical_bytes
 from server.db import Database
 from server.devices import AuthenticatedDevice
-from server.models import Device, Punch
+from server.ledger_queue import enqueue_punches
+from server.models import Device, Employee, KioskAssignment, Punch
+from server.textcheck import has_surrogate
 from server.timeutil import format_utc, parse_wire_utc, to_db
 
 log = logging.getLogger(__name__)
@@ -93,6 +95,7 @@ class _ChainEntry:
     id: str
     hash: str
     prev_hash: str | None
+    flags: str | None = None  # stored flags (None: in this batch)
 
 
 @dataclass(frozen=True)
@@ -104,7 +107,7 @@ class IngestLimits:
 def record_id_of(raw: Any) -> str | None:
     if isinstance(raw, Mapping):
         rid = raw.get("id")
-        if isinstance(rid, str):
+        if isinstance(rid, str) and not has_surrogate(rid):
             return rid
     return None
 
@@ -115,6 +118,10 @@ def _get_str(rec: Mapping[str, Any], name: str, max_len: int) -> str:
         raise RecordRejectedError("malformed", f"{name}: must be a string")
     if len(value) > max_len:
         raise RecordRejectedError("malformed", f"{name}: longer than {max_len} characters")
+    if has_surrogate(value):
+        raise RecordRejectedError(
+            "malformed", f"{name}: contains a lone surrogate (not valid Unicode)"
+        )
     return value
 
 
@@ -160,6 +167,8 @@ def check_record(
         raise RecordRejectedError("malformed", "id: must be a UUID") from None
     if canonical_id != rid:
         raise RecordRejectedError("malformed", "id: must be a lowercase hyphenated UUID")
+    if uuid.UUID(rid).version == 5:  # the namespace of ADMS / TCP-pulled punches
+        raise RecordRejectedError("malformed", "id: version-5 UUIDs are reserved for ADMS punches")
     device_id = _get_str(raw, "device_id", 64)
     seq = _get_int(raw, "seq", 1, MAX_SEQ)
     prev_hash = _get_str(raw, "prev_hash", 64)
@@ -242,7 +251,18 @@ def one_of(conn: Connection, column: Any, values: Sequence[Any]) -> Any:
 
 
 def insert_ignoring_duplicates(conn: Connection, rows: list[dict[str, Any]]) -> set[str]:
-    """INSERT .. ON CONFLICT (id) DO NOTHING; returns the ids actually inserted."""
+    """INSERT .. ON CONFLICT (id) DO NOTHING; returns the ids actually inserted.
+
+    The ledger's recomputation of the inserted punches' days is queued in the
+    same transaction (:mod:`server.ledger_queue`).
+    """
+    inserted = _insert_punch_rows(conn, rows)
+    if inserted:
+        enqueue_punches(conn, [r for r in rows if r["id"] in inserted], rows[0]["received_utc"])
+    return inserted
+
+
+def _insert_punch_rows(conn: Connection, rows: list[dict[str, Any]]) -> set[str]:
     if not rows:
         return set()
     if conn.dialect.name == "postgresql":
@@ -331,7 +351,7 @@ class PunchIngest:
 
         if candidates:
             with self._db.write() as conn:
-                self._store(conn, device.device_id, candidates, outcomes, now)
+                self._store(conn, device, candidates, outcomes, now)
         else:
             with self._db.write() as conn:
                 _touch(conn, device.device_id, now)
@@ -361,11 +381,12 @@ class PunchIngest:
     def _store(
         self,
         conn: Connection,
-        device_id: str,
+        device: AuthenticatedDevice,
         candidates: list[_Candidate],
         outcomes: list[Outcome | None],
         now: datetime,
     ) -> None:
+        device_id = device.device_id
         stored = existing_hashes(conn, [c.id for c in candidates])
         fresh: list[_Candidate] = []
         batch: dict[str, str] = {}
@@ -390,8 +411,16 @@ class PunchIngest:
         chain = self._chain_neighbours(conn, device_id, fresh)
         for cand in fresh:
             chain.setdefault(cand.seq, []).append(_ChainEntry(cand.id, cand.hash, cand.prev_hash))
+        roster_nips, in_scope = _roster_membership(
+            conn, device.opd_code, [c.row["nip"] for c in fresh]
+        )
         for cand in fresh:
             flags = cand.flags
+            nip = cand.row["nip"]
+            if nip not in roster_nips:
+                flags.append("unknown_nip")
+            elif nip not in in_scope:
+                flags.append("out_of_scope")
             if cand.row["clock_state"] != "synced":
                 flags.append("clock_untrusted")
             same_seq = [e for e in chain.get(cand.seq, []) if e.id != cand.id]
@@ -429,7 +458,9 @@ class PunchIngest:
                     "conflict",
                     "this punch id is already stored with different content",
                 )
-        flagged = [c for c in fresh if c.id in inserted and set(c.flags) - {"clock_untrusted"}]
+        _clear_filled_gaps(conn, chain, [c for c in fresh if c.id in inserted])
+        not_chain = {"clock_untrusted", "unknown_nip", "out_of_scope"}
+        flagged = [c for c in fresh if c.id in inserted and set(c.flags) - not_chain]
         if flagged:
             log.warning(
                 "chain irregularities",
@@ -447,15 +478,54 @@ class PunchIngest:
         wanted = sorted({s for c in fresh for s in (c.seq - 1, c.seq, c.seq + 1) if s >= 1})
         chain: dict[int, list[_ChainEntry]] = {}
         for chunk in chunked(wanted, LOOKUP_CHUNK):
-            for rid, seq, digest, prev in conn.execute(
-                select(Punch.id, Punch.seq, Punch.record_hash, Punch.prev_hash).where(
+            for rid, seq, digest, prev, flags in conn.execute(
+                select(Punch.id, Punch.seq, Punch.record_hash, Punch.prev_hash, Punch.flags).where(
                     Punch.device_id == device_id,
                     Punch.source == "native",
                     one_of(conn, Punch.seq, chunk),
                 )
             ):
-                chain.setdefault(int(seq), []).append(_ChainEntry(rid, digest, prev))
+                chain.setdefault(int(seq), []).append(_ChainEntry(rid, digest, prev, flags or ""))
         return chain
+
+
+def _roster_membership(
+    conn: Connection, opd_code: str, nips: Sequence[str]
+) -> tuple[set[str], set[str]]:
+    """``(NIPs in the roster, NIPs this OPD's kiosks serve)`` among ``nips``."""
+    wanted = sorted(set(nips))
+    known: set[str] = set()
+    in_scope: set[str] = set()
+    for chunk in chunked(wanted, LOOKUP_CHUNK):
+        for nip, opd in conn.execute(
+            select(Employee.nip, Employee.opd_code).where(one_of(conn, Employee.nip, chunk))
+        ):
+            known.add(nip)
+            if opd == opd_code:
+                in_scope.add(nip)
+        in_scope.update(
+            conn.execute(
+                select(KioskAssignment.nip).where(
+                    KioskAssignment.opd_code == opd_code,
+                    one_of(conn, KioskAssignment.nip, chunk),
+                )
+            ).scalars()
+        )
+    return known, in_scope
+
+
+def _clear_filled_gaps(
+    conn: Connection, chain: dict[int, list[_ChainEntry]], stored: Sequence[_Candidate]
+) -> None:
+    """A stored punch flagged ``gap`` loses the flag when its (matching) predecessor arrives."""
+    for cand in stored:
+        for succ in chain.get(cand.seq + 1, []):
+            if succ.flags is None or "gap" not in succ.flags.split(","):
+                continue
+            if succ.prev_hash != cand.hash:
+                continue
+            kept = [f for f in succ.flags.split(",") if f and f != "gap"]
+            conn.execute(update(Punch).where(Punch.id == succ.id).values(flags=",".join(kept)))
 
 
 def _touch(conn: Connection, device_id: str, now: datetime) -> None:

@@ -129,7 +129,11 @@ class Template(Base):
     nip: Mapped[str] = mapped_column(String(18))
     model_name: Mapped[str] = mapped_column(String(100))
     model_version: Mapped[str] = mapped_column(String(32))
+    # AES-256-GCM sealed (nonce || ciphertext || tag, the template id as associated data)
+    # with the server's template key; ``sealed_with`` names that key (its fingerprint).
+    # NULL: a plaintext row from before encryption, sealed at the next start.
     vector: Mapped[bytes] = mapped_column(LargeBinary())
+    sealed_with: Mapped[str | None] = mapped_column(String(16), nullable=True)
     source_device: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_utc: Mapped[datetime] = mapped_column(DateTime())
     received_utc: Mapped[datetime] = mapped_column(DateTime())
@@ -147,6 +151,8 @@ class Change(Base):
     __table_args__ = (
         # Compaction: find the previous change of the same document.
         UniqueConstraint("kind", "key", name="uq_changes_kind_key"),
+        # The feed of one kiosk: changes of the people in its scope.
+        Index("ix_changes_nip", "nip"),
         {"sqlite_autoincrement": True},
     )
 
@@ -156,6 +162,10 @@ class Change(Base):
     op: Mapped[str] = mapped_column(String(8))  # upsert | delete
     data: Mapped[str | None] = mapped_column(Text(), nullable=True)  # JSON
     created_utc: Mapped[datetime] = mapped_column(DateTime())
+    # The person the change is about (employee, template, scope exit); NULL = every kiosk.
+    nip: Mapped[str | None] = mapped_column(String(18), nullable=True)
+    # Only for kiosks of this OPD (a ``scope_exit``); NULL = decided by ``nip``.
+    audience: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
 
 class AdmsUser(Base):
@@ -168,6 +178,8 @@ class AdmsUser(Base):
     name: Mapped[str] = mapped_column(String(200))
     privilege: Mapped[str] = mapped_column(String(16))
     updated_utc: Mapped[datetime] = mapped_column(DateTime())
+    # Biometrics the machine holds for the user ("fp:6,face:0"); never the templates.
+    biometrics: Mapped[str] = mapped_column(String(128), default="", server_default="")
 
 
 class AdmsUnmatched(Base):
@@ -200,3 +212,121 @@ class AdmsCommand(Base):
     return_code: Mapped[str | None] = mapped_column(String(32), nullable=True)
     created_utc: Mapped[datetime] = mapped_column(DateTime())
     sent_utc: Mapped[datetime | None] = mapped_column(DateTime(), nullable=True)
+
+
+class AdmsDevice(Base):
+    """An ADMS machine as the server knows it: trust status, source address, zone, info.
+
+    A serial seen for the first time is ``pending``: what it sends is stored but
+    held (not counted) until an admin approves it. ``allowed_network`` (an
+    address or CIDR network) restricts where an approved serial may connect from.
+    """
+
+    __tablename__ = "adms_devices"
+
+    serial: Mapped[str] = mapped_column(String(64), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))  # pending | approved | blocked
+    first_seen_utc: Mapped[datetime] = mapped_column(DateTime())
+    last_seen_utc: Mapped[datetime] = mapped_column(DateTime())
+    last_address: Mapped[str] = mapped_column(String(64))
+    allowed_network: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    timezone: Mapped[str | None] = mapped_column(String(64), nullable=True)  # IANA name
+    push_version: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    info: Mapped[str | None] = mapped_column(Text(), nullable=True)  # JSON of INFO / registry
+    approved_utc: Mapped[datetime | None] = mapped_column(DateTime(), nullable=True)
+    refused_address: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class AdmsBatch(Base):
+    """One upload (ATTLOG / user table) of an ADMS machine or one TCP pull: the unit of review."""
+
+    __tablename__ = "adms_batches"
+    __table_args__ = (
+        # Volume check: lines of one serial in the last hour; the review list per serial.
+        Index("ix_adms_batches_serial_received", "serial", "received_utc"),
+        # Review list: held batches.
+        Index("ix_adms_batches_status", "status"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    serial: Mapped[str] = mapped_column(String(64))
+    origin: Mapped[str] = mapped_column(String(8))  # adms | zk
+    table_name: Mapped[str] = mapped_column(String(32))
+    address: Mapped[str] = mapped_column(String(64))
+    received_utc: Mapped[datetime] = mapped_column(DateTime())
+    lines: Mapped[int] = mapped_column(Integer())
+    punches: Mapped[int] = mapped_column(Integer())  # newly stored punch rows
+    unmatched: Mapped[int] = mapped_column(Integer())
+    unparsed: Mapped[int] = mapped_column(Integer())
+    status: Mapped[str] = mapped_column(String(16))  # counted | held | released | discarded
+    reason: Mapped[str] = mapped_column(String(200), default="")
+
+
+class AdmsHeld(Base):
+    """A punch row of a held batch: it is in ``punches`` flagged ``held`` and does not count."""
+
+    __tablename__ = "adms_held"
+    __table_args__ = (
+        # Release / discard of one batch.
+        Index("ix_adms_held_batch", "batch_id"),
+    )
+
+    punch_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    batch_id: Mapped[int] = mapped_column(BigInteger())
+
+
+class AdmsReview(Base):
+    """A line the server could not read (or could not place): kept raw for an admin."""
+
+    __tablename__ = "adms_review"
+    __table_args__ = (
+        # Review list per serial.
+        Index("ix_adms_review_serial", "serial", "id"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    serial: Mapped[str] = mapped_column(String(64))
+    batch_id: Mapped[int | None] = mapped_column(BigInteger(), nullable=True)
+    table_name: Mapped[str] = mapped_column(String(32))
+    line: Mapped[str] = mapped_column(Text())
+    reason: Mapped[str] = mapped_column(String(200))
+    address: Mapped[str] = mapped_column(String(64))
+    received_utc: Mapped[datetime] = mapped_column(DateTime())
+
+
+class KioskAssignment(Base):
+    """An employee who also punches at the kiosks of another OPD (an admin's assignment)."""
+
+    __tablename__ = "kiosk_assignments"
+    __table_args__ = (
+        # Feed scope: the people assigned to one OPD's kiosks.
+        Index("ix_kiosk_assignments_opd", "opd_code"),
+    )
+
+    nip: Mapped[str] = mapped_column(String(18), primary_key=True)
+    opd_code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    created_utc: Mapped[datetime] = mapped_column(DateTime())
+
+
+class AuditEntry(Base):
+    """Who did what to biometric data or trust settings on the server, and why."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        # Admin listing, newest first, optionally by subject.
+        Index("ix_audit_log_at", "at_utc"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    at_utc: Mapped[datetime] = mapped_column(DateTime())
+    actor: Mapped[str] = mapped_column(String(80))  # device:<id> | admin | cli
+    action: Mapped[str] = mapped_column(String(40))
+    subject: Mapped[str] = mapped_column(String(80))  # a NIP, device id or template id
+    detail: Mapped[str] = mapped_column(Text())  # JSON: why, counts, ids
+
+
+# The ledger's tables share this metadata (one migration chain).
+import server.ledger_models  # noqa: E402, F401

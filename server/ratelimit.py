@@ -45,6 +45,15 @@ class RateLimiter:
     def enabled(self) -> bool:
         return self.rate > 0
 
+    def available(self, key: str) -> bool:
+        """True if ``key`` has a token now (nothing is taken)."""
+        if not self.enabled:
+            return True
+        now = self._clock()
+        with self._lock:
+            tokens, last = self._buckets.get(key, (float(self.burst), now))
+        return min(float(self.burst), tokens + (now - last) * self.rate) >= 1.0
+
     def acquire(self, key: str) -> float:
         """Take one token for ``key``: 0.0 if allowed, else seconds until one is free."""
         if not self.enabled:

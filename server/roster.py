@@ -24,15 +24,26 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, and_, delete, insert, or_, select, update
 
 from attendance.batches import chunked
+from attendance.feedtrust import feed_entry_bytes, sign_bytes
+from attendance.templates import TemplateError
 from server.db import Database
 from server.devices import AuthenticatedDevice
 from server.errors import ApiError, not_found
 from server.ingest import NIP_RE
-from server.models import Change, Employee, Template
+from server.models import Change, Employee, KioskAssignment, Template
+from server.textcheck import find_surrogate, has_surrogate
 from server.timeutil import format_utc, parse_wire_utc, to_db
+from server.trust import (
+    ServerKeys,
+    audit,
+    employee_scopes,
+    open_template,
+    scope_nips,
+    seal_template,
+)
 
 log = logging.getLogger(__name__)
 
@@ -115,14 +126,30 @@ def employee_document(emp: Any) -> dict[str, Any]:
 
 
 class Roster:
-    def __init__(self, db: Database) -> None:
+    """``keys`` seal templates at rest and sign the feed (:mod:`server.trust`)."""
+
+    def __init__(self, db: Database, keys: ServerKeys) -> None:
         self._db = db
+        self._keys = keys
 
     # -- the change feed ----------------------------------------------------
     def publish(
-        self, conn: Connection, kind: str, key: str, op: str, data: Any, now: datetime
+        self,
+        conn: Connection,
+        kind: str,
+        key: str,
+        op: str,
+        data: Any,
+        now: datetime,
+        *,
+        nip: str | None = None,
+        audience: str | None = None,
     ) -> int:
-        """Append a change (superseding the previous one of ``(kind, key)``); returns its seq."""
+        """Append a change (superseding the previous one of ``(kind, key)``); returns its seq.
+
+        ``nip``: the person it is about (only kiosks serving that person get it);
+        ``audience``: only kiosks of that OPD get it. Neither: every kiosk.
+        """
         self._db.lock_changes(conn)
         conn.execute(delete(Change).where(Change.kind == kind, Change.key == key))
         seq = conn.execute(
@@ -133,33 +160,126 @@ class Roster:
                 op=op,
                 data=None if data is None else json.dumps(data, ensure_ascii=False),
                 created_utc=to_db(now),
+                nip=nip,
+                audience=audience,
             )
             .returning(Change.seq)
         ).scalar_one()
         return int(seq)
 
-    def changes(self, since: int, limit: int) -> dict[str, Any]:
+    def changes(
+        self, device: AuthenticatedDevice, since: int, limit: int, now: datetime
+    ) -> dict[str, Any]:
+        """The feed of one kiosk: documents, and the people of its OPD (staff and assigned).
+
+        Template vectors are unsealed here (the feed rows hold none), every
+        entry is signed for this device, and the templates served are audit
+        logged (who, which people, why).
+        """
+        opd = device.opd_code
+        in_scope = or_(
+            Change.audience == opd,
+            and_(
+                Change.audience.is_(None),
+                or_(Change.nip.is_(None), Change.nip.in_(scope_nips(opd))),
+            ),
+        )
         with self._db.read() as conn:
             rows = conn.execute(
                 select(Change.seq, Change.kind, Change.key, Change.op, Change.data)
-                .where(Change.seq > since)
+                .where(Change.seq > since, in_scope)
                 .order_by(Change.seq)
                 .limit(limit + 1)
             ).all()
-        has_more = len(rows) > limit
-        rows = rows[:limit]
-        changes = [
-            {
+            has_more = len(rows) > limit
+            rows = rows[:limit]
+            wanted = [r.key for r in rows if r.kind == "template" and r.op == "upsert"]
+            sealed = {
+                t.template_id: t
+                for chunk in chunked(wanted, 900)
+                for t in conn.execute(
+                    select(Template.template_id, Template.vector, Template.sealed_with).where(
+                        Template.template_id.in_(chunk)
+                    )
+                )
+            }
+        changes = []
+        served: dict[str, int] = {}
+        for r in rows:
+            data = json.loads(r.data) if r.data is not None else None
+            if r.kind == "template" and r.op == "upsert":
+                tpl = sealed.get(r.key)
+                if tpl is None or not isinstance(data, dict):
+                    continue  # erased between the two reads: its delete follows
+                try:
+                    vector = open_template(self._keys, r.key, tpl.vector, tpl.sealed_with)
+                except TemplateError:
+                    log.error("a stored template does not decrypt", extra={"template": r.key})
+                    continue
+                data["template"] = base64.b64encode(vector).decode("ascii")
+                nip = str(data.get("nip"))
+                served[nip] = served.get(nip, 0) + 1
+            entry: dict[str, Any] = {
                 "seq": int(r.seq),
                 "kind": r.kind,
                 "key": r.key,
                 "op": r.op,
-                "data": json.loads(r.data) if r.data is not None else None,
+                "data": data,
             }
-            for r in rows
-        ]
+            entry["signature"] = sign_bytes(
+                self._keys.signing_key, feed_entry_bytes(device.device_id, entry)
+            )
+            changes.append(entry)
+        if served:
+            with self._db.write() as conn:
+                audit(
+                    conn,
+                    now,
+                    f"device:{device.device_id}",
+                    "template_read",
+                    device.device_id,
+                    {
+                        "why": "change feed to the kiosk serving these people",
+                        "opd_code": opd,
+                        "templates": sum(served.values()),
+                        "nips": sorted(served),
+                    },
+                )
         next_cursor = int(rows[-1].seq) if rows else since
         return {"changes": changes, "next_cursor": next_cursor, "has_more": has_more}
+
+    def _rescope(
+        self, conn: Connection, nip: str, before: set[str], after: set[str], now: datetime
+    ) -> None:
+        """Tell kiosks a person left (``scope_exit``) or reached them (templates again)."""
+        for opd in sorted(before - after):
+            self.publish(
+                conn,
+                "scope_exit",
+                f"{opd}:{nip}",
+                "upsert",
+                {"nip": nip, "opd_code": opd},
+                now,
+                nip=nip,
+                audience=opd,
+            )
+        entered = after - before
+        if not entered:
+            return
+        conn.execute(
+            delete(Change).where(
+                Change.kind == "scope_exit", Change.key.in_([f"{o}:{nip}" for o in entered])
+            )
+        )
+        # The people's templates get fresh seqs, so kiosks past their old ones get them.
+        for row in conn.execute(
+            select(Change.key, Change.op, Change.data).where(
+                Change.kind.in_(("employee", "template")), Change.nip == nip
+            )
+        ).all():
+            kind = "employee" if row.key == nip else "template"
+            data = json.loads(row.data) if row.data is not None else None
+            self.publish(conn, kind, row.key, row.op, data, now, nip=nip)
 
     # -- employees ------------------------------------------------------------
     def import_csv(self, body: bytes, now: datetime) -> dict[str, Any]:
@@ -213,6 +333,7 @@ class Roster:
             pins[emp["adms_pin"]] = (lineno, emp["nip"])
         created = updated = unchanged = 0
         with self._db.write() as conn:
+            moved: list[tuple[str, set[str]]] = []
             existing = {
                 e.nip: employee_document(e)
                 for chunk in chunked(list(parsed), 900)
@@ -228,9 +349,13 @@ class Roster:
                     conn.execute(insert(Employee).values(nip=nip, **values))
                     created += 1
                 else:
+                    if old["opd_code"] != emp["opd_code"]:
+                        moved.append((nip, employee_scopes(conn, nip)))
                     conn.execute(update(Employee).where(Employee.nip == nip).values(**values))
                     updated += 1
-                self.publish(conn, "employee", nip, "upsert", emp, now)
+                self.publish(conn, "employee", nip, "upsert", emp, now, nip=nip)
+            for nip, before in moved:
+                self._rescope(conn, nip, before, employee_scopes(conn, nip), now)
         log.info(
             "employees imported",
             extra={
@@ -241,6 +366,42 @@ class Roster:
             },
         )
         return {"created": created, "updated": updated, "unchanged": unchanged, "errors": errors}
+
+    # -- extra assignments ------------------------------------------------------
+    def assign(self, nip: str, opd_code: str, now: datetime, *, present: bool) -> dict[str, Any]:
+        """Add (``present``) or remove an extra OPD at whose kiosks ``nip`` also punches."""
+        if not NIP_RE.fullmatch(nip):
+            raise ApiError(422, "invalid_request", "nip: must be exactly 18 digits")
+        if not OPD_RE.fullmatch(opd_code):
+            raise ApiError(
+                422, "invalid_request", "opd_code: letters, digits, '.', '_' or '-', 1-32 chars"
+            )
+        with self._db.write() as conn:
+            if conn.execute(select(Employee.nip).where(Employee.nip == nip)).first() is None:
+                raise not_found(f"no employee with nip {nip}")
+            before = employee_scopes(conn, nip)
+            conn.execute(
+                delete(KioskAssignment).where(
+                    KioskAssignment.nip == nip, KioskAssignment.opd_code == opd_code
+                )
+            )
+            if present:
+                conn.execute(
+                    insert(KioskAssignment).values(
+                        nip=nip, opd_code=opd_code, created_utc=to_db(now)
+                    )
+                )
+            after = employee_scopes(conn, nip)
+            self._rescope(conn, nip, before, after, now)
+            audit(
+                conn,
+                now,
+                "admin",
+                "assignment_added" if present else "assignment_removed",
+                nip,
+                {"opd_code": opd_code},
+            )
+        return {"nip": nip, "opd_codes": sorted(after)}
 
     def list_employees(self) -> list[dict[str, Any]]:
         with self._db.read() as conn:
@@ -261,12 +422,33 @@ class Roster:
             except _TemplateRejectedError as rej:
                 tid = raw.get("template_id") if isinstance(raw, Mapping) else None
                 outcomes[i] = TemplateOutcome(
-                    tid if isinstance(tid, str) else None, "rejected", rej.reason, rej.detail
+                    tid if isinstance(tid, str) and not has_surrogate(tid) else None,
+                    "rejected",
+                    rej.reason,
+                    rej.detail,
                 )
         if valid:
             with self._db.write() as conn:
                 for i, tpl in valid:
-                    outcomes[i] = self._store_template(conn, device, tpl, now)
+                    outcome = self._store_template(conn, device, tpl, now)
+                    outcomes[i] = outcome
+                    if outcome.status != "duplicate":
+                        audit(
+                            conn,
+                            now,
+                            f"device:{device.device_id}",
+                            "template_upload"
+                            if outcome.status == "accepted"
+                            else "template_refused",
+                            tpl["nip"],
+                            {
+                                "template_id": tpl["template_id"],
+                                "why": "enrolled at the kiosk"
+                                if outcome.status == "accepted"
+                                else outcome.reason,
+                                "device_opd": device.opd_code,
+                            },
+                        )
         done = [
             o if o is not None else TemplateOutcome(None, "rejected", "malformed") for o in outcomes
         ]
@@ -286,6 +468,14 @@ class Roster:
         tid = tpl["template_id"]
         if conn.execute(select(Employee.nip).where(Employee.nip == tpl["nip"])).first() is None:
             return TemplateOutcome(tid, "rejected", "unknown_nip", "nip is not in the roster")
+        if device.opd_code not in employee_scopes(conn, tpl["nip"]):
+            return TemplateOutcome(
+                tid,
+                "rejected",
+                "out_of_scope",
+                f"nip is neither staff of {device.opd_code} nor assigned to it; "
+                "this kiosk may not enroll them",
+            )
         tomb = conn.execute(
             select(Change.op).where(Change.kind == "template", Change.key == tid)
         ).scalar_one_or_none()
@@ -297,7 +487,11 @@ class Roster:
             select(Template.__table__).where(Template.template_id == tid)
         ).one_or_none()
         if old is not None:
-            same = (old.nip, old.vector, old.model_name, old.model_version) == (
+            try:
+                old_vector = open_template(self._keys, tid, old.vector, old.sealed_with)
+            except TemplateError:
+                old_vector = b""
+            same = (old.nip, old_vector, old.model_name, old.model_version) == (
                 tpl["nip"],
                 tpl["vector"],
                 tpl["model_name"],
@@ -314,7 +508,8 @@ class Roster:
                 nip=tpl["nip"],
                 model_name=tpl["model_name"],
                 model_version=tpl["model_version"],
-                vector=tpl["vector"],
+                vector=seal_template(self._keys, tid, tpl["vector"]),
+                sealed_with=self._keys.template_key_id,
                 source_device=device.device_id,
                 created_utc=to_db(tpl["created"]),
                 received_utc=to_db(now),
@@ -330,15 +525,15 @@ class Roster:
                 "nip": tpl["nip"],
                 "model_name": tpl["model_name"],
                 "model_version": tpl["model_version"],
-                "template": base64.b64encode(tpl["vector"]).decode("ascii"),
                 "source_device": device.device_id,
                 "created_utc": format_utc(tpl["created"]),
             },
             now,
+            nip=tpl["nip"],
         )
         return TemplateOutcome(tid, "accepted")
 
-    def erase_biometrics(self, nip: str, now: datetime) -> int:
+    def erase_biometrics(self, nip: str, now: datetime, actor: str = "admin") -> int:
         """Delete every template of ``nip`` and publish a delete change for each."""
         if not NIP_RE.fullmatch(nip):
             raise ApiError(422, "invalid_request", "nip: must be exactly 18 digits")
@@ -351,7 +546,16 @@ class Roster:
                 raise not_found(f"no employee or template with nip {nip}")
             conn.execute(delete(Template).where(Template.nip == nip))
             for tid in ids:
-                self.publish(conn, "template", tid, "delete", {"template_id": tid, "nip": nip}, now)
+                self.publish(
+                    conn,
+                    "template",
+                    tid,
+                    "delete",
+                    {"template_id": tid, "nip": nip},
+                    now,
+                    nip=nip,
+                )
+            audit(conn, now, actor, "template_erase", nip, {"templates": len(ids)})
         log.info("biometrics erased", extra={"templates_deleted": len(ids)})
         return len(ids)
 
@@ -360,6 +564,11 @@ class Roster:
         _check_document_key(kind, key)
         if not isinstance(data, dict):
             raise ApiError(422, "invalid_request", "the document must be a JSON object")
+        where = find_surrogate(data)
+        if where is not None:
+            raise ApiError(
+                422, "invalid_request", f"{where}: contains a lone surrogate (not valid Unicode)"
+            )
         encoded = json.dumps(data, ensure_ascii=False)
         if len(encoded.encode()) > MAX_DOCUMENT_BYTES:
             raise ApiError(
@@ -463,6 +672,7 @@ def _parse_template(raw: Any, now: datetime) -> dict[str, Any]:
         not isinstance(model_name, str)
         or not 1 <= len(model_name) <= 100
         or has_control_chars(model_name)
+        or has_surrogate(model_name)
     ):
         raise _TemplateRejectedError("malformed", "model_name: a string of 1-100 characters")
     model_version = raw.get("model_version")
@@ -470,6 +680,7 @@ def _parse_template(raw: Any, now: datetime) -> dict[str, Any]:
         not isinstance(model_version, str)
         or not 1 <= len(model_version) <= 32
         or has_control_chars(model_version)
+        or has_surrogate(model_version)
     ):
         raise _TemplateRejectedError("malformed", "model_version: a string of 1-32 characters")
     encoded = raw.get("template")

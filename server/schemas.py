@@ -29,6 +29,9 @@ class RegisterResponse(BaseModel):
     token: str
     opd_code: str
     server_time: str
+    server_public_key: str = Field(
+        description="the server's Ed25519 key (hex): it signs the change feed and punch acks"
+    )
 
 
 _RECORD_DOC = (
@@ -57,6 +60,10 @@ class PunchBatchResponse(BaseModel):
     duplicate: int
     rejected: int
     server_time: str
+    ack_signature: str = Field(
+        description="server signature over device id, server_time and every id:status "
+        "(attendance/feedtrust.py)"
+    )
 
 
 class ChangeModel(BaseModel):
@@ -65,6 +72,7 @@ class ChangeModel(BaseModel):
     key: str
     op: Literal["upsert", "delete"]
     data: dict[str, Any] | None
+    signature: str = Field(description="server signature of this entry for this device")
 
 
 class ChangesResponse(BaseModel):
@@ -186,5 +194,25 @@ class AdmsCommandResponse(BaseModel):
 
 class AdmsDeviceResponse(BaseModel):
     serial: str
+    status: str = "approved"
+    first_seen_utc: str | None = None
+    last_seen_utc: str | None = None
+    last_address: str | None = None
+    allowed_network: str | None = None
+    refused_address: str | None = None
+    timezone: str | None = None
+    push_version: str | None = None
+    approved_utc: str | None = None
+    info: dict[str, str] = {}
+    held_batches: int = 0
     users: list[dict[str, str]]
     commands: list[dict[str, Any]]
+
+
+class AuditResponse(BaseModel):
+    entries: list[dict[str, Any]]
+
+
+class AssignmentResponse(BaseModel):
+    nip: str
+    opd_codes: list[str]

@@ -8,6 +8,7 @@ delivered. HTTP statuses are sorted by :func:`sync.retry.classify_status`.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import math
 import time
@@ -16,8 +17,11 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import requests
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from attendance.feedtrust import ack_bytes, feed_entry_bytes, signature_ok
 from attendance.ids import parse_utc
+from attendance.integrity import IntegrityError, load_public_key
 from sync.retry import (
     SyncError,
     TransientError,
@@ -38,12 +42,53 @@ class MalformedReplyError(TransientError):
     """The server's answer is not what the protocol promises (truncated, wrong shape)."""
 
 
+class UntrustedReplyError(MalformedReplyError):
+    """An acknowledgement without a valid server signature: nothing is marked delivered."""
+
+
+LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain"})
+
+
+def is_loopback_url(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    host = (urlsplit(url).hostname or "").lower()
+    if host in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_server_url(url: str) -> None:
+    """Refuse what would send tokens, punches and face templates in the clear.
+
+    ``http://`` is allowed only to this machine (a local test server or a
+    TLS-terminating proxy on the kiosk itself)."""
+    if url.startswith("https://"):
+        return
+    if url.startswith("http://"):
+        if is_loopback_url(url):
+            return
+        raise ValueError(
+            f"[sync] server_url {url!r} uses plain http:// to another machine: the device "
+            "token, every punch and the face templates would cross the network unencrypted and "
+            "anyone on the path could read or change them. Use https:// (set [sync] ca_file to "
+            "pin the server's certificate or CA)"
+        )
+    raise ValueError(
+        f"[sync] server_url must start with https:// (or http:// to loopback), got {url!r}"
+    )
+
+
 @dataclass(frozen=True)
 class Registration:
     device_id: str
     token: str
     opd_code: str
     server_time: str
+    server_public_key: str = ""  # hex Ed25519; empty from a server that signs nothing
 
 
 @dataclass(frozen=True)
@@ -79,6 +124,8 @@ class ChangesPage:
     changes: tuple[Change, ...]
     next_cursor: int
     has_more: bool
+    # An entry whose server signature failed: (seq, why). The page stops before it.
+    refused: tuple[int, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -155,8 +202,16 @@ def _flags(obj: Mapping[str, Any], where: str) -> tuple[str, ...]:
     return tuple(raw)
 
 
-def parse_push_reply(body: Any, sent_ids: Sequence[str]) -> PushReply:
-    """One result per sent record, in order, same ids; anything else is malformed."""
+def parse_push_reply(
+    body: Any,
+    sent_ids: Sequence[str],
+    server_key: Ed25519PublicKey | None = None,
+    device_id: str = "",
+) -> PushReply:
+    """One result per sent record, in order, same ids; anything else is malformed.
+
+    With ``server_key`` the acknowledgement must carry the server's signature
+    over the device id, server time and every ``id:status`` in order."""
     top = _obj(body, "reply")
     items = _list(top, "results", "reply")
     if len(items) != len(sent_ids):
@@ -184,13 +239,27 @@ def parse_push_reply(body: Any, sent_ids: Sequence[str]) -> PushReply:
                 flags=_flags(obj, where),
             )
         )
-    return PushReply(tuple(results), _utc(top, "server_time", "reply", optional=True))
+    server_time = _utc(top, "server_time", "reply", optional=True)
+    if server_key is not None:
+        signed = ack_bytes(device_id, server_time, [(r.id, r.status) for r in results])
+        if not signature_ok(server_key, top.get("ack_signature"), signed):
+            raise UntrustedReplyError(
+                "the punch acknowledgement is not signed by the server this kiosk registered "
+                "with (a man in the middle?); nothing is marked delivered"
+            )
+    return PushReply(tuple(results), server_time)
 
 
-def parse_changes(body: Any, since: int) -> ChangesPage:
+def parse_changes(
+    body: Any, since: int, server_key: Ed25519PublicKey | None = None, device_id: str = ""
+) -> ChangesPage:
+    """The page; with ``server_key`` every entry must be signed for ``device_id``.
+
+    The first entry whose signature fails ends the page there (``refused``):
+    nothing from it on is applied and the cursor stays before it."""
     top = _obj(body, "reply")
     items = _list(top, "changes", "reply")
-    changes = []
+    changes: list[Change] = []
     last = since
     for i, item in enumerate(items):
         where = f"changes[{i}]"
@@ -204,6 +273,16 @@ def parse_changes(body: Any, since: int) -> ChangesPage:
         if op not in ("upsert", "delete"):
             raise _bad(f"{where}.op is {str(op)[:20]!r}")
         data = obj.get("data")
+        if server_key is not None and not signature_ok(
+            server_key, obj.get("signature"), feed_entry_bytes(device_id, obj)
+        ):
+            log.warning("change feed entry seq %d refused: bad server signature", seq)
+            return ChangesPage(
+                tuple(changes),
+                changes[-1].seq if changes else since,
+                False,
+                refused=(seq, "bad server signature"),
+            )
         if data is None and op == "delete":
             data = {}
         changes.append(
@@ -241,11 +320,18 @@ def parse_registration(body: Any) -> Registration:
     token = _str(top, "token", "reply")
     if len(token) < 16:
         raise _bad("token is too short")
+    server_key = _str(top, "server_public_key", "reply", optional=True) or ""
+    if server_key:
+        try:
+            load_public_key(bytes.fromhex(server_key))
+        except (ValueError, IntegrityError):
+            raise _bad("server_public_key is not an Ed25519 key") from None
     return Registration(
         device_id=_str(top, "device_id", "reply"),
         token=token,
         opd_code=_str(top, "opd_code", "reply"),
         server_time=_utc(top, "server_time", "reply"),
+        server_public_key=server_key.lower(),
     )
 
 
@@ -266,7 +352,9 @@ class NativeClient:
     """One server, one device token. Not thread-safe: one client per thread.
 
     ``token`` may be empty until :meth:`register` succeeded (it then holds
-    the new token).
+    the new token). ``server_public_key`` (hex, learnt at registration): the
+    feed and the punch acknowledgements must be signed by it. ``ca_file``: the
+    only CA (or the server's own certificate) trusted for https.
     """
 
     base_url: str
@@ -274,15 +362,21 @@ class NativeClient:
     token: str = ""
     session: requests.Session = field(default_factory=requests.Session)
     clock: Callable[[], float] = time.time  # wall clock for Retry-After dates
+    server_public_key: str = ""
+    device_id: str = ""
+    ca_file: str = ""
 
     def __post_init__(self) -> None:
-        if not self.base_url.startswith(("http://", "https://")):
-            raise ValueError(
-                f"[sync] server_url must start with http:// or https://, got {self.base_url!r}"
-            )
+        check_server_url(self.base_url)
         if not (self.timeout > 0 and math.isfinite(self.timeout)):
             raise ValueError(f"timeout must be > 0 seconds, got {self.timeout!r}")
         self.base_url = self.base_url.rstrip("/")
+        self._server_key: Ed25519PublicKey | None = None
+        if self.server_public_key:
+            try:
+                self._server_key = load_public_key(bytes.fromhex(self.server_public_key))
+            except (ValueError, IntegrityError):
+                raise ValueError("the stored server public key is not an Ed25519 key") from None
 
     def close(self) -> None:
         self.session.close()
@@ -304,8 +398,15 @@ class NativeClient:
             headers["Authorization"] = f"Bearer {self.token}"
         url = self.base_url + path
         try:
+            # verify per request: a session-level value loses to $REQUESTS_CA_BUNDLE.
             resp = self.session.request(
-                method, url, json=body, params=params, headers=headers, timeout=self.timeout
+                method,
+                url,
+                json=body,
+                params=params,
+                headers=headers,
+                timeout=self.timeout,
+                verify=self.ca_file or True,
             )
         except requests.Timeout:
             raise TransientError(f"{method} {path}: no answer within {self.timeout:g} s") from None
@@ -337,16 +438,23 @@ class NativeClient:
         if reply.device_id != device_id:
             raise _bad("registration answered for another device id")
         self.token = reply.token
+        self.device_id = device_id
+        self.server_public_key = reply.server_public_key
+        self._server_key = (
+            load_public_key(bytes.fromhex(reply.server_public_key))
+            if reply.server_public_key
+            else None
+        )
         return reply
 
     def push_punches(self, records: Sequence[Mapping[str, Any]]) -> PushReply:
         ids = [str(r["id"]) for r in records]
         body = self._call("POST", f"{API}/punches", body={"punches": list(records)})
-        return parse_push_reply(body, ids)
+        return parse_push_reply(body, ids, self._server_key, self.device_id)
 
     def changes(self, since: int, limit: int = 1000) -> ChangesPage:
         body = self._call("GET", f"{API}/changes", params={"since": since, "limit": limit})
-        return parse_changes(body, since)
+        return parse_changes(body, since, self._server_key, self.device_id)
 
     def upload_templates(
         self, templates: Sequence[Mapping[str, Any]]
@@ -390,4 +498,6 @@ __all__ = [
     "ServerTime",
     "SyncError",
     "TemplateResult",
+    "UntrustedReplyError",
+    "check_server_url",
 ]

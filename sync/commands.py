@@ -72,7 +72,14 @@ def _run_sync(args: argparse.Namespace) -> int:
         raise CommandError(str(exc)) from None
     try:
         if args.action == "register":
-            return _register(args, cfg.sync.server_url, cfg.sync.timeout_seconds, store, key_dir)
+            return _register(
+                args,
+                cfg.sync.server_url,
+                cfg.sync.timeout_seconds,
+                store,
+                key_dir,
+                cfg.sync.ca_file,
+            )
         if args.action == "requeue":
             return _requeue(args, store)
         try:
@@ -81,7 +88,7 @@ def _run_sync(args: argparse.Namespace) -> int:
             raise CommandError(str(exc)) from None
         if args.action == "status":
             stats = store.outbox.stats()
-            from sync.worker import CURSOR_KEY, LAST_SUCCESS_KEY
+            from sync.worker import CURSOR_KEY, FEED_REFUSED_KEY, LAST_SUCCESS_KEY
 
             _print(
                 {
@@ -94,6 +101,8 @@ def _run_sync(args: argparse.Namespace) -> int:
                     "quarantined": stats.quarantined,
                     "last_success_utc": store.state.get(LAST_SUCCESS_KEY),
                     "changes_cursor": int(store.state.get(CURSOR_KEY) or 0),
+                    "server_key_known": bool(creds and creds.server_public_key),
+                    "feed_refused": json.loads(store.state.get(FEED_REFUSED_KEY) or "null"),
                 },
                 args.json,
             )
@@ -104,7 +113,12 @@ def _run_sync(args: argparse.Namespace) -> int:
 
 
 def _register(
-    args: argparse.Namespace, default_url: str, timeout: float, store: Any, key_dir: Any
+    args: argparse.Namespace,
+    default_url: str,
+    timeout: float,
+    store: Any,
+    key_dir: Any,
+    ca_file: str = "",
 ) -> int:
     from sync.client import NativeClient
     from sync.credentials import Credentials, save_credentials
@@ -114,7 +128,7 @@ def _register(
     if not url:
         raise CommandError("no server address: pass --server URL or set [sync] server_url")
     try:
-        client = NativeClient(url, timeout=timeout)
+        client = NativeClient(url, timeout=timeout, ca_file=ca_file)
     except ValueError as exc:
         raise CommandError(str(exc)) from None
     try:
@@ -123,7 +137,10 @@ def _register(
         raise CommandError(f"registration failed: {exc}") from None
     finally:
         client.close()
-    path = save_credentials(key_dir, Credentials(url, reg.device_id, reg.token, reg.opd_code))
+    path = save_credentials(
+        key_dir,
+        Credentials(url, reg.device_id, reg.token, reg.opd_code, reg.server_public_key),
+    )
     _print(
         {
             "registered": True,
@@ -238,6 +255,28 @@ def _run_loadtest(args: argparse.Namespace) -> int:
     return 0 if result["exactly_once"] else 1
 
 
+def _stall_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--uploads", type=int, default=150, help="stalled uploads (default 150)")
+    parser.add_argument(
+        "--send-bytes", type=int, default=3_900_000, help="body bytes each sends before stalling"
+    )
+    parser.add_argument(
+        "--authenticated", action="store_true", help="use a valid device token (default: none)"
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _run_stall(args: argparse.Namespace) -> int:
+    from sync.stallbench import run_stall_bench
+
+    try:
+        result = run_stall_bench(args.uploads, args.send_bytes, authenticated=args.authenticated)
+    except (RuntimeError, ValueError) as exc:
+        raise CommandError(str(exc)) from None
+    _print(result, args.json)
+    return 0
+
+
 COMMANDS: dict[str, Command] = {
     "sync": Command(
         help="kiosk side of sync: status, now, register, requeue",
@@ -248,5 +287,10 @@ COMMANDS: dict[str, Command] = {
         help="simulate kiosks pushing punches; check exactly-once delivery and throughput",
         add_arguments=_loadtest_arguments,
         run=_run_loadtest,
+    ),
+    "stall-bench": Command(
+        help="server memory with many stalled uploads on loopback (before/after the gate)",
+        add_arguments=_stall_arguments,
+        run=_run_stall,
     ),
 }

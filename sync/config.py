@@ -24,7 +24,14 @@ class SyncSection(Section):
     interval_seconds: float = Field(15.0, ge=0.5, le=3600.0)
     max_backoff_seconds: float = Field(300.0, ge=1.0, le=86400.0)
     adms_serial: str = Field("", description="serial number presented in ADMS mode")
+    adms_pin_file: str = Field(
+        "", description="CSV with nip and adms_pin columns (PINs of 1-9 digits)"
+    )
     max_in_flight: int = Field(2, ge=1, le=8, description="punch batches under way at once")
+    ca_file: str = Field(
+        "",
+        description="PEM of the CA or the server's own certificate to trust; empty = system CAs",
+    )
 
 
 class SyncConfig(AttendanceConfig):

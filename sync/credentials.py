@@ -25,6 +25,8 @@ class Credentials:
     device_id: str
     token: str
     opd_code: str = ""
+    # The server's Ed25519 key (hex), learnt at registration; empty for older registrations.
+    server_public_key: str = ""
 
     def __repr__(self) -> str:  # never print the token
         return f"Credentials(server_url={self.server_url!r}, device_id={self.device_id!r})"
@@ -53,6 +55,7 @@ def load_credentials(key_dir: Path) -> Credentials | None:
             device_id=str(data["device_id"]),
             token=str(data["token"]),
             opd_code=str(data.get("opd_code", "")),
+            server_public_key=str(data.get("server_public_key", "")),
         )
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise CredentialsError(
@@ -76,6 +79,7 @@ def save_credentials(key_dir: Path, creds: Credentials) -> Path:
             "device_id": creds.device_id,
             "token": creds.token,
             "opd_code": creds.opd_code,
+            "server_public_key": creds.server_public_key,
         }
     ).encode()
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

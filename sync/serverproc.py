@@ -47,6 +47,7 @@ class ServerProcess:
         extra_device: str = "",
         log_path: Path | None = None,
         workers: int = 1,
+        tls: tuple[Path, Path] | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.port = port or free_port()
@@ -65,6 +66,10 @@ class ServerProcess:
             "server",
         ]
         self.workers = workers
+        # (certificate, key): the server speaks HTTPS; the certificate doubles as the CA.
+        self.tls = tls
+        if tls is not None:
+            extra_server += f'\ntls_certfile = "{tls[0]}"\ntls_keyfile = "{tls[1]}"\n'
         data_dir.mkdir(parents=True, exist_ok=True)
         self.config_path.write_text(
             "[device]\n"
@@ -79,7 +84,8 @@ class ServerProcess:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
 
     @property
     def pid(self) -> int | None:
@@ -112,7 +118,9 @@ class ServerProcess:
                     f"hadir server exited with {self._proc.returncode}; log:\n{self.log_tail()}"
                 )
             try:
-                if requests.get(self.url + "/api/v1/time", timeout=1).status_code == 200:
+                verify: str | bool = str(self.tls[0]) if self.tls is not None else True
+                answer = requests.get(self.url + "/api/v1/time", timeout=1, verify=verify)
+                if answer.status_code == 200:
                     return
             except requests.RequestException:
                 pass

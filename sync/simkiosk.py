@@ -91,13 +91,17 @@ class SimKiosk:
         self.punch_ids.extend(ids)
         return ids
 
-    def register(self, server_url: str, code: str, timeout: float = 30.0) -> Credentials:
-        client = NativeClient(server_url, timeout=timeout)
+    def register(
+        self, server_url: str, code: str, timeout: float = 30.0, ca_file: str = ""
+    ) -> Credentials:
+        client = NativeClient(server_url, timeout=timeout, ca_file=ca_file)
         try:
             reg = client.register(code, self.device_id, self.store.keys.public_key)
         finally:
             client.close()
-        creds = Credentials(server_url, reg.device_id, reg.token, reg.opd_code)
+        creds = Credentials(
+            server_url, reg.device_id, reg.token, reg.opd_code, reg.server_public_key
+        )
         save_credentials(self.key_dir, creds)
         return creds
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import json
 import logging
 import shutil
 import threading
@@ -67,6 +68,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CURSOR_KEY = "sync.changes_cursor"
+FEED_REFUSED_KEY = "sync.feed_refused"  # JSON: {"count": n, "last_seq": s, "last_utc": t, "why": w}
 LAST_SUCCESS_KEY = "sync.last_success_utc"
 EMPLOYEE_TYPES_FROM_SERVER = {"PPPK_PW": "PPPK_PARUH_WAKTU"}
 VERSION = "0.1.0"
@@ -145,12 +147,14 @@ class SyncWorker:
         max_in_flight: int = 2,
         adms: AdmsSync | None = None,
         changes_page_size: int = 1000,
+        ca_file: str = "",
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if max_in_flight < 1:
             raise ValueError(f"max_in_flight must be >= 1, got {max_in_flight}")
         self.max_in_flight = max_in_flight
+        self.ca_file = ca_file
         self.adms = adms
         self.changes_page_size = changes_page_size
         self.store = store
@@ -319,7 +323,19 @@ class SyncWorker:
     # ------------------------------------------------------------------ client
 
     def _default_client(self, creds: Credentials) -> NativeClient:
-        return NativeClient(creds.server_url, timeout=self.timeout_seconds, token=creds.token)
+        if not creds.server_public_key:
+            log.warning(
+                "this kiosk was registered before the server signed its feed: feed entries and "
+                "acknowledgements are not verified; register again to learn the server's key"
+            )
+        return NativeClient(
+            creds.server_url,
+            timeout=self.timeout_seconds,
+            token=creds.token,
+            server_public_key=creds.server_public_key,
+            device_id=creds.device_id,
+            ca_file=self.ca_file,
+        )
 
     def _client_or_raise(self) -> NativeClient:
         path = self.key_dir / "server-token"
@@ -503,6 +519,9 @@ class SyncWorker:
             cursor = page.next_cursor
             if not waiting:
                 state.set(CURSOR_KEY, str(cursor))
+            if page.refused is not None:
+                self._record_refused(*page.refused)
+                break
             if not page.has_more:
                 break
         for change in waiting:
@@ -527,6 +546,38 @@ class SyncWorker:
                     log.exception("on_rules_changed callback failed")
         return applied
 
+    def _record_refused(self, seq: int, why: str) -> None:
+        """Count a feed entry refused for its signature (reported in the device health)."""
+        state = self.store.state
+        try:
+            old = json.loads(state.get(FEED_REFUSED_KEY) or "{}")
+        except ValueError:
+            old = {}
+        count = int(old.get("count", 0)) if isinstance(old, dict) else 0
+        record = {
+            "count": count + 1,
+            "last_seq": seq,
+            "last_utc": format_utc(self._now()),
+            "why": why,
+        }
+        state.set(FEED_REFUSED_KEY, json.dumps(record))
+        log.error(
+            "refused change feed entry seq %d (%s); the feed stops there until the server "
+            "sends a validly signed entry",
+            seq,
+            why,
+        )
+
+    def feed_refusals(self) -> dict[str, Any] | None:
+        raw = self.store.state.get(FEED_REFUSED_KEY)
+        if not raw:
+            return None
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            return None
+        return value if isinstance(value, dict) else None
+
     def _knows(self, change: Change) -> bool:
         nip = change.data.get("nip")
         return isinstance(nip, str) and self.store.employees.get(nip) is not None
@@ -538,6 +589,8 @@ class SyncWorker:
                 return self._apply_employee(change)
             if change.kind == "template":
                 return self._apply_template(change)
+            if change.kind == "scope_exit":
+                return self._apply_scope_exit(change)
         except (ValueError, TypeError, KeyError, TemplateError) as exc:
             log.warning(
                 "skipped %s change %s (seq %d): %s", change.kind, change.key, change.seq, exc
@@ -594,6 +647,16 @@ class SyncWorker:
             active=bool(d.get("active", True)),
         )
         employees.upsert(record)
+        return True
+
+    def _apply_scope_exit(self, change: Change) -> bool:
+        """The person no longer punches here: their templates go, their record is inactive."""
+        nip = str(change.data["nip"])
+        removed = self.store.templates.delete_person(nip)
+        existing = self.store.employees.get(nip)
+        if existing is not None and existing.active:
+            self.store.employees.upsert(replace(existing, active=False))
+        log.info("a person left this kiosk's scope; %d templates deleted", removed)
         return True
 
     def _apply_template(self, change: Change) -> bool:
@@ -672,7 +735,46 @@ class SyncWorker:
             health["clock_state"] = "synced" if abs(offset) <= 2.0 else "unsynced"
         with contextlib.suppress(OSError):
             health["disk_free_bytes"] = shutil.disk_usage(self.store.data_dir).free
+        refused = self.feed_refusals()
+        if refused is not None:
+            health["feed_signature_failures"] = refused
+        health["chain"] = delivered_chain_head(self.store)
         client.heartbeat(health)
+
+
+def delivered_chain_head(store: Store) -> dict[str, Any]:
+    """What this kiosk believes the server holds: delivered punches, and the newest one's
+    seq and hash (the server's devices page reconciles it against its own rows)."""
+    from sqlalchemy import func, select
+
+    from attendance.integrity import record_hash
+    from attendance.models import OutboxEntry, Punch
+    from attendance.records import punch_record, record_columns
+
+    delivered = OutboxEntry.state == "delivered"
+    with store.db.read() as conn:
+        count = conn.execute(
+            select(func.count()).select_from(OutboxEntry).where(delivered)
+        ).scalar_one()
+        row = (
+            conn.execute(
+                select(*record_columns())
+                .join(OutboxEntry, OutboxEntry.punch_pk == Punch.pk)
+                .where(delivered)
+                .order_by(Punch.seq.desc())
+                .limit(1)
+            )
+            .mappings()
+            .first()
+        )
+    if row is None:
+        return {"delivered_count": 0, "delivered_seq": 0, "delivered_hash": None}
+    record = punch_record(dict(row))
+    return {
+        "delivered_count": int(count),
+        "delivered_seq": int(record["seq"]),
+        "delivered_hash": record_hash(record),
+    }
 
 
 def _add(a: RoundResult, b: RoundResult) -> RoundResult:
@@ -712,6 +814,7 @@ def build_worker(
             AdmsClient(section.server_url, section.adms_serial, timeout=section.timeout_seconds),
             opd_code=cfg.device.opd_code,
             batch_size=min(section.batch_size, 500),
+            pin_file=section.adms_pin_file,
         )
     worker = SyncWorker(
         store,
@@ -727,6 +830,7 @@ def build_worker(
         clock_lock=clock_lock,
         adms=adms,
         max_in_flight=section.max_in_flight,
+        ca_file=section.ca_file,
     )
     if not section.enabled:
         worker._set(state="disabled", error=None)

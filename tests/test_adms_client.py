@@ -11,8 +11,16 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from sync.adms import AdmsClient, AdmsCommand, AdmsSync, attlog_line, parse_commands
-from sync.retry import SyncError, TransientError
+from sync.adms import (
+    STAMP_KEY,
+    AdmsClient,
+    AdmsCommand,
+    AdmsSync,
+    PinMap,
+    attlog_line,
+    parse_commands,
+)
+from sync.retry import TransientError
 from sync.simkiosk import SimKiosk
 
 
@@ -25,6 +33,12 @@ class IclockServer:
         self.results: list[dict[str, list[str]]] = []
         self.fail_uploads = 0
         self.seen_serials: set[str] = set()
+        # Scripted ATTLOG answers, in order: n = take the first n lines ("OK: n"),
+        # None = take all and answer with an empty body.
+        self.take: list[int | None] = []
+        self.stamps: list[str] = []
+        self.handshakes = 0
+        self.result_bodies: list[str] = []
 
 
 @pytest.fixture
@@ -48,6 +62,7 @@ def iclock() -> Iterator[tuple[IclockServer, str]]:
             q = parse_qs(url.query)
             state.seen_serials.update(q.get("SN", []))
             if url.path == "/iclock/cdata":
+                state.handshakes += 1
                 self._send(200, "GET OPTION FROM: SIM1\nATTLOGStamp=None\nDelay=10\nTimeZone=7\n")
             elif url.path == "/iclock/getrequest":
                 text = "\n".join(state.commands) or "OK"
@@ -67,10 +82,17 @@ def iclock() -> Iterator[tuple[IclockServer, str]]:
                     self._send(503, "busy")
                     return
                 lines = [ln for ln in body.split("\n") if ln]
+                state.stamps.extend(q.get("Stamp", []))
+                if state.take:
+                    take = state.take.pop(0)
+                    state.attlog.extend(lines if take is None else lines[:take])
+                    self._send(200, "" if take is None else f"OK: {take}")
+                    return
                 state.attlog.extend(lines)
                 self._send(200, f"OK: {len(lines)}")
             elif url.path == "/iclock/devicecmd":
-                state.results.append(parse_qs(body))
+                state.result_bodies.append(body)
+                state.results.append(parse_qs(body.split("\n", 1)[0]))
                 self._send(200, "OK")
             else:
                 self._send(404, "not found")
@@ -146,7 +168,14 @@ def test_adms_round_uploads_punches_and_applies_roster_commands(
         gone = kiosk.store.employees.get(kiosk.nips[1])
         assert gone is not None and not gone.active  # deactivated, punches kept
         returns = {r["ID"][0]: int(r["Return"][0]) for r in state.results}
-        assert returns == {"7": 0, "8": 0, "9": -1, "10": -1}
+        assert returns == {"7": 0, "8": 0, "9": -1, "10": 0}  # REBOOT acknowledged
+        names = [r["CMD"][0] for r in state.results]
+        assert names == [
+            "DATA UPDATE USERINFO",
+            "DATA DELETE USERINFO",
+            "DATA UPDATE USERINFO",
+            "REBOOT",
+        ]
         assert AdmsCommand("7", "DATA UPDATE USERINFO PIN=1").kind == "DATA"
     finally:
         kiosk.close()
@@ -191,14 +220,145 @@ def test_adms_mode_pushes_into_the_reference_server(tmp_path: Path) -> None:
             got = sorted((p["nip"], p["direction"], p["verify_mode"]) for p in body["punches"])
             assert {g[0] for g in got} == set(kiosk.nips)
             assert {g[2] for g in got} == {"face"}
-            # an unknown serial is refused and nothing is marked delivered
+            # an unknown serial is taken as pending: stored, held, not counted
             kiosk.record(1)
             bad = cfg.model_copy(
-                update={"sync": cfg.sync.model_copy(update={"adms_serial": "NOT-ALLOWED"})}
+                update={"sync": cfg.sync.model_copy(update={"adms_serial": "NOT-APPROVED"})}
             )
             stranger = build_worker(bad, kiosk.store)
-            with pytest.raises(SyncError):
-                stranger.run_once()
-            assert kiosk.store.outbox.pending_count() == 1
+            assert stranger.run_once().delivered == 1
+            body = admin._json("GET", "/api/v1/admin/punches", params={"device_id": "NOT-APPROVED"})
+            assert [p["flags"] for p in body["punches"]] == [["held", "device_pending"]]
         finally:
             kiosk.close()
+
+
+def test_partial_acknowledgement_and_empty_answers_never_block_the_outbox(
+    tmp_path: Path, iclock: tuple[IclockServer, str]
+) -> None:
+    state, url = iclock
+    kiosk = SimKiosk.create(tmp_path / "k", "kiosk-adms", people=3)
+    try:
+        kiosk.record(10)
+        sync = AdmsSync(
+            kiosk.store, AdmsClient(url, "SIM1", timeout=5), opd_code="DISKOMINFO", batch_size=5
+        )
+        state.take = [3, 0, 0, None]
+        first = sync.run_once()
+        assert first.delivered == 3  # "OK: 3" of 5: three acknowledged, two go again
+        assert kiosk.store.outbox.pending_count() == 7
+        with pytest.raises(TransientError, match="took 0 of 5"):
+            sync.run_once()  # "OK: 0" once: back off, nothing parked
+        assert kiosk.store.outbox.quarantined() == []
+        assert kiosk.store.outbox.stats().claimed == 0
+        second = sync.run_once()  # "OK: 0" a third time for that line: it is parked
+        assert second.delivered == 0
+        assert len(kiosk.store.outbox.quarantined()) == 1
+        assert "took 0 lines 3 times" in kiosk.store.outbox.quarantined()[0][1]
+        third = sync.run_once()  # empty 200 body = OK (5 lines), then the last one
+        assert third.delivered == 6 and kiosk.store.outbox.pending_count() == 0
+        assert len(state.attlog) == 9 and len(set(state.attlog)) == 9
+    finally:
+        kiosk.close()
+
+
+def test_stamp_survives_a_restart(tmp_path: Path, iclock: tuple[IclockServer, str]) -> None:
+    state, url = iclock
+    kiosk = SimKiosk.create(tmp_path / "k", "kiosk-adms", people=2)
+    try:
+        kiosk.record(4)
+        sync = AdmsSync(
+            kiosk.store, AdmsClient(url, "SIM1", timeout=5), opd_code="DISKOMINFO", batch_size=2
+        )
+        sync.run_once()
+        assert state.stamps == ["1", "2"]
+        assert kiosk.store.state.get(STAMP_KEY) == "2"
+        kiosk.record(1)
+        restarted = AdmsSync(
+            kiosk.store, AdmsClient(url, "SIM1", timeout=5), opd_code="DISKOMINFO", batch_size=2
+        )
+        restarted.run_once()
+        assert state.stamps == ["1", "2", "3"]
+    finally:
+        kiosk.close()
+
+
+def test_pin_map_sends_short_pins_and_translates_commands(
+    tmp_path: Path, iclock: tuple[IclockServer, str]
+) -> None:
+    state, url = iclock
+    kiosk = SimKiosk.create(tmp_path / "k", "kiosk-adms", people=3)
+    try:
+        pin_file = tmp_path / "pins.csv"
+        pin_file.write_text(
+            f"nip,name,adms_pin\n{kiosk.nips[0]},Satu,101\n{kiosk.nips[1]},Dua,102\n",
+            encoding="utf-8",
+        )
+        kiosk.record(9)
+        state.commands = ["C:A7:DATA DELETE USERINFO PIN=102"]
+        sync = AdmsSync(
+            kiosk.store,
+            AdmsClient(url, "SIM1", timeout=5),
+            opd_code="DISKOMINFO",
+            pin_file=str(pin_file),
+        )
+        result = sync.run_once()
+        assert {line.split("\t")[0] for line in state.attlog} <= {"101", "102"}
+        unmapped = kiosk.store.outbox.quarantined()
+        assert result.delivered + len(unmapped) == 9
+        assert all("no ADMS PIN" in reason for _, reason in unmapped)
+        gone = kiosk.store.employees.get(kiosk.nips[1])
+        assert gone is not None and not gone.active
+        assert state.results[0]["ID"] == ["A7"]  # ids with letters
+        # the file gone: the last copy kept in device_state still applies
+        pin_file.unlink()
+        assert PinMap.load(kiosk.store, str(pin_file)) is not None
+    finally:
+        kiosk.close()
+    with pytest.raises(ValueError, match="1-9 digits"):
+        PinMap.parse_csv("nip,adms_pin\n198703152010011002,198703152010011002\n")
+    with pytest.raises(ValueError, match="already used on line 2"):
+        PinMap.parse_csv("nip,adms_pin\n1,5\n2,5\n")
+
+
+def test_server_commands_are_answered_with_their_full_name(
+    tmp_path: Path, iclock: tuple[IclockServer, str]
+) -> None:
+    state, url = iclock
+    kiosk = SimKiosk.create(tmp_path / "k", "kiosk-adms", people=2)
+    try:
+        kiosk.record(3)
+        sync = AdmsSync(kiosk.store, AdmsClient(url, "SIM1", timeout=5), opd_code="DISKOMINFO")
+        sync.run_once()
+        assert len(state.attlog) == 3 and state.handshakes == 1
+        walls = sorted(line.split("\t")[1] for line in state.attlog)
+        state.commands = [
+            f"C:1:DATA QUERY ATTLOG StartTime={walls[0]}\tEndTime={walls[1]}",
+            "C:2:SET OPTION Delay=30",
+            "C:3:INFO",
+            "C:4:CHECK",
+            "C:5:LOG",
+            "C:6:REBOOT",
+            "C:X7:CHECK",  # after REBOOT: still answered (the server marked it sent)
+        ]
+        result = sync.run_once()
+        assert result.commands == 7
+        got = {r["ID"][0]: (r["CMD"][0], int(r["Return"][0])) for r in state.results}
+        assert got == {
+            "1": ("DATA QUERY ATTLOG", 2),
+            "2": ("SET OPTION", 0),
+            "3": ("INFO", 0),
+            "4": ("CHECK", 0),
+            "5": ("LOG", 0),
+            "6": ("REBOOT", 0),
+            "X7": ("CHECK", 0),
+        }
+        assert len(state.attlog) == 5  # the two punches of the period, sent again
+        assert state.handshakes == 3  # two CHECKs
+        info = state.result_bodies[2].splitlines()
+        assert "~SerialNumber=SIM1" in info and "TransactionCount=3" in info
+        assert kiosk.store.state.get("adms_options") == '{"Delay": "30"}'
+        sync.run_once()
+        assert state.handshakes == 4  # the loop started over after REBOOT
+    finally:
+        kiosk.close()

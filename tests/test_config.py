@@ -90,6 +90,10 @@ def test_bad_value_names_file_key_and_allowed_values(tmp_path: Path) -> None:
         ),
         ('[device]\nid = "kiosk 01"', r"device\.id must match"),
         ("[recognition.match]\nthreshold = nan", r"recognition\.match\.threshold must be a finite"),
+        ('[rules]\ncheckin_start = "106:00x"', r"rules\.checkin_start must match"),
+        ('[server]\nsingle_punch_tl = "PSW3"', r"server\.single_punch_tl must match"),
+        ('[server]\nzk_machines = "10.0.0.5"', r"server\.zk_machines must be a list"),
+        ("[sync]\nca_file = 1", r"sync\.ca_file must be a string, got 1"),
     ],
 )
 def test_bad_value_names_allowed_values(tmp_path: Path, text: str, message: str) -> None:

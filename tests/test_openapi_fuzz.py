@@ -49,6 +49,7 @@ def fuzz_app(tmp_path: Path, database_url: str) -> Iterator[FastAPI]:
             adms_serials=("CQZ7232260123",),
             max_body_bytes=200_000,
             rate_limit_per_second=0.0,  # fuzz every operation, not the 429 path
+            source_rate_limit_per_second=0.0,
         )
     )
     client = TestClient(app)

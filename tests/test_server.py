@@ -350,6 +350,7 @@ def test_unknown_or_revoked_device_gets_401_and_nothing_is_stored(server: Server
 
 
 def test_gap_is_flagged_listed_in_health_and_closed_when_filled(server: Server) -> None:
+    server.import_csv(ROSTER)
     kiosk = server.register("kiosk-01")
     records = kiosk.punches(6, NOW - timedelta(hours=1))
     reply = server.push(kiosk, records[:2] + records[4:])
@@ -360,10 +361,14 @@ def test_gap_is_flagged_listed_in_health_and_closed_when_filled(server: Server) 
     assert dev["gaps"] == [[3, 4]]
     assert dev["last_seq"] == 6 and dev["punches"] == 4 and dev["flagged"] == 1
     server.push(kiosk, records[2:4])
-    assert server.device("kiosk-01")["gaps"] == []
+    dev = server.device("kiosk-01")
+    assert dev["gaps"] == [] and dev["flagged"] == 0  # the gap flag is cleared once filled
+    r = server.client.get("/api/v1/admin/punches", headers=server.admin)
+    assert all(p["flags"] == [] for p in r.json()["punches"])
 
 
 def test_chain_mismatch_and_seq_conflict_are_accepted_but_flagged(server: Server) -> None:
+    server.import_csv(ROSTER)
     kiosk = server.register("kiosk-01")
     first = kiosk.punch(NOW)
     server.push(kiosk, [first])
@@ -397,6 +402,7 @@ def test_same_id_with_other_content_is_a_conflict(server: Server) -> None:
 
 
 def test_timestamp_sanity_and_field_checks_reject_single_records(server: Server) -> None:
+    server.import_csv(ROSTER)
     kiosk = server.register("kiosk-01")
     future = kiosk.punch(NOW + timedelta(hours=2))
     ancient = kiosk.punch(NOW - timedelta(days=500))

@@ -34,7 +34,10 @@ def live(tmp_path: Path, database_url: str) -> Iterator[tuple[str, str]]:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on")
+    # As `hadir server` starts it: the app sets the one Date header itself.
+    config = uvicorn.Config(
+        app, log_config=None, access_log=False, lifespan="on", date_header=False
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -137,3 +140,11 @@ def test_raw_http_edges_answer_4xx(live: tuple[str, str]) -> None:
     assert 400 <= r.status_code < 500
     r = requests.get(f"{base}/openapi.json", timeout=30)
     assert r.status_code == 200 and "/api/v1/changes" in r.json()["paths"]
+
+
+def test_one_date_header_over_real_http(live: tuple[str, str]) -> None:
+    base, _ = live
+    for path in ("/iclock/cdata?SN=CQZ7232260123&options=all", "/api/v1/time", "/nope"):
+        r = requests.get(base + path, timeout=10)
+        dates = [v for k, v in r.raw.headers.items() if k.lower() == "date"]
+        assert len(dates) == 1, (path, dates)

@@ -339,6 +339,8 @@ def test_cli_register_now_and_status(
     status = json.loads(hadir("status").stdout)
     assert status["registered"] is True and status["pending"] == 0 and status["delivered"] == 7
     assert status["last_success_utc"] is not None
+    # Registration kept the server's key: the feed and acks of `sync now` were verified.
+    assert status["server_key_known"] is True and status["feed_refused"] is None
     assert admin.lookup(ids)[0] == 7
 
 
