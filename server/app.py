@@ -399,6 +399,10 @@ def create_app(settings: ServerSettings, services: Services | None = None) -> Fa
 
     app.include_router(iclock)
 
+    from server.console.web import install_console
+
+    install_console(app, svc)  # the web console at / (server/console)
+
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(AccessLogMiddleware)
     return app

@@ -5,6 +5,8 @@
     hadir server revoke-device DEVICE_ID
     hadir server import-employees FILE.csv [--json]
     hadir server admin-token
+    hadir server create-user USERNAME --role ROLE [--opd CODE] [--nip NIP] [--totp]
+    hadir server screenshots OUT_DIR | hadir server bench-console [--json]
 
 Sub-commands work on the database directly (the server may be running).
 Top-level imports stay light: FastAPI, SQLAlchemy and uvicorn load in ``run``.
@@ -84,6 +86,10 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     p = sub.add_parser("admin-token", help="print the admin API token (created if absent)")
     _common(p, suppress=True)
 
+    from server.console.commands import add_console_commands
+
+    add_console_commands(sub, lambda parser: _common(parser, suppress=True))
+
 
 def _settings(args: argparse.Namespace) -> ServerSettings:
     from server.settings import settings_from_config
@@ -114,6 +120,10 @@ def _run(args: argparse.Namespace) -> int:
         except AdminTokenError as exc:
             raise CommandError(str(exc)) from None
         return 0
+    from server.console.commands import CONSOLE_ACTIONS, run_console_command
+
+    if action in CONSOLE_ACTIONS:
+        return run_console_command(action, args, settings)
     return _administer(action, args, settings)
 
 
@@ -224,7 +234,7 @@ def _serve(settings: ServerSettings, workers: int) -> int:
 COMMANDS = {
     "server": Command(
         help="run the central server, or administer it (create-enrollment-code, "
-        "revoke-device, import-employees, admin-token)",
+        "revoke-device, import-employees, admin-token, create-user, screenshots, bench-console)",
         add_arguments=_add_arguments,
         run=_run,
     ),
