@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import date
 from typing import Any, Literal
@@ -90,26 +91,41 @@ class CentralDocuments:
         self, book: ScheduleBook, calendar: HolidayCalendar
     ) -> tuple[ScheduleBook, HolidayCalendar]:
         """``book`` and ``calendar`` with the stored documents laid over them."""
-        docs = self.load()
-        groups: dict[str, ScheduleGroup] = dict(book.groups)
-        days: dict[date, Holiday] = dict(calendar.days)
-        # A stored document that no longer validates (the local [rules] changed
-        # since) is left out with a warning rather than stopping the kiosk.
-        for name, data in sorted(docs["schedule_group"].items()):
-            try:
-                groups[name] = parse_group_document(name, data, self.rules)
-            except ConfigError as exc:
-                log.warning("central schedule group %r left out: %s", name, exc)
-        for key, data in sorted(docs["calendar"].items()):
-            try:
-                days.update(parse_calendar_document(data, f"central calendar {key!r}"))
-            except ConfigError as exc:
-                log.warning("central calendar %r left out: %s", key, exc)
-        if docs["schedule_group"]:
-            book = replace(book, groups=groups, source=f"{book.source} + central")
-        if docs["calendar"]:
-            calendar = HolidayCalendar(days=days, source=f"{calendar.source} + central")
-        return book, calendar
+        return apply_documents(book, calendar, self.load(), self.rules)
+
+
+def apply_documents(
+    book: ScheduleBook,
+    calendar: HolidayCalendar,
+    docs: Mapping[str, Mapping[str, Any]],
+    rules: RulesSection,
+) -> tuple[ScheduleBook, HolidayCalendar]:
+    """``book`` and ``calendar`` with ``docs`` (``{kind: {key: data}}``) laid over them.
+
+    The one place that merges central documents: the kiosk (through
+    :meth:`CentralDocuments.apply`) and the server's ledger use it, so both
+    apply the same schedules and holidays.
+    """
+    held = {kind: dict(docs.get(kind, {})) for kind in DOCUMENT_KINDS}
+    groups: dict[str, ScheduleGroup] = dict(book.groups)
+    days: dict[date, Holiday] = dict(calendar.days)
+    # A stored document that no longer validates (the local [rules] changed
+    # since) is left out with a warning rather than stopping the kiosk.
+    for name, data in sorted(held["schedule_group"].items()):
+        try:
+            groups[name] = parse_group_document(name, data, rules)
+        except ConfigError as exc:
+            log.warning("central schedule group %r left out: %s", name, exc)
+    for key, data in sorted(held["calendar"].items()):
+        try:
+            days.update(parse_calendar_document(data, f"central calendar {key!r}"))
+        except ConfigError as exc:
+            log.warning("central calendar %r left out: %s", key, exc)
+    if held["schedule_group"]:
+        book = replace(book, groups=groups, source=f"{book.source} + central")
+    if held["calendar"]:
+        calendar = HolidayCalendar(days=days, source=f"{calendar.source} + central")
+    return book, calendar
 
 
 def _check_kind(kind: str) -> None:

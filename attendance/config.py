@@ -160,6 +160,9 @@ class ServerSection:
     max_age_days: int = setting(400, min=1, max=36500)
     rate_limit_per_second: float = setting(10.0, min=0.0, max=100000.0, doc="0 = no limit")
     rate_limit_burst: int = setting(40, min=1, max=100000)
+    close_month_after_day: int = setting(5, min=1, max=28)
+    discipline_hours_per_day: float = setting(7.5, min=1.0, max=24.0)
+    max_attachment_bytes: int = setting(2_000_000, min=1024, max=50_000_000)
 
 
 @dataclass(frozen=True)

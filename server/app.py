@@ -28,6 +28,7 @@ from server.devices import AuthenticatedDevice, DeviceRegistry
 from server.errors import ApiError, unauthorized
 from server.http import AccessLogMiddleware, BodyLimitMiddleware, install_error_handlers
 from server.ingest import IngestLimits, PunchIngest
+from server.ledger_api import LedgerServices, LedgerWorker, build_ledger_services, ledger_router
 from server.ratelimit import RateLimiter
 from server.reports import PunchReports
 from server.roster import Roster
@@ -76,6 +77,7 @@ class Services:
     roster: Roster
     reports: PunchReports
     adms: AdmsService
+    ledger: LedgerServices
 
 
 def build_services(settings: ServerSettings) -> Services:
@@ -93,6 +95,7 @@ def build_services(settings: ServerSettings) -> Services:
         roster=Roster(db),
         reports=PunchReports(db, settings.timezone),
         adms=AdmsService(db, settings.adms_serials, settings.timezone, limits),
+        ledger=build_ledger_services(db, settings),
     )
 
 
@@ -127,7 +130,10 @@ def create_app(settings: ServerSettings, services: Services | None = None) -> Fa
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        worker = LedgerWorker(svc.ledger.ledger)
+        worker.start()
         yield
+        worker.stop()
         svc.db.dispose()
 
     app = FastAPI(
@@ -352,6 +358,7 @@ def create_app(settings: ServerSettings, services: Services | None = None) -> Fa
             "commands": svc.adms.command_list(serial),
         }
 
+    admin.include_router(ledger_router(svc.ledger, _ERRORS))
     app.include_router(api)
     app.include_router(admin)
 

@@ -33,6 +33,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from attendance.integrity import GENESIS_HASH, SIGNED_FIELDS, canonical_bytes
 from server.db import Database
 from server.devices import AuthenticatedDevice
+from server.ledger_queue import enqueue_punches
 from server.models import Device, Punch
 from server.timeutil import format_utc, parse_wire_utc, to_db
 
@@ -246,7 +247,18 @@ def _chunks(items: Sequence[Any], size: int = LOOKUP_CHUNK) -> Iterable[Sequence
 
 
 def insert_ignoring_duplicates(conn: Connection, rows: list[dict[str, Any]]) -> set[str]:
-    """INSERT .. ON CONFLICT (id) DO NOTHING; returns the ids actually inserted."""
+    """INSERT .. ON CONFLICT (id) DO NOTHING; returns the ids actually inserted.
+
+    The ledger's recomputation of the inserted punches' days is queued in the
+    same transaction (:mod:`server.ledger_queue`).
+    """
+    inserted = _insert_punch_rows(conn, rows)
+    if inserted:
+        enqueue_punches(conn, [r for r in rows if r["id"] in inserted], rows[0]["received_utc"])
+    return inserted
+
+
+def _insert_punch_rows(conn: Connection, rows: list[dict[str, Any]]) -> set[str]:
     if not rows:
         return set()
     if conn.dialect.name == "postgresql":

@@ -264,3 +264,7 @@ class ConsoleAudit(Base):
     target: Mapped[str] = mapped_column(String(200))
     detail: Mapped[str] = mapped_column(Text())  # JSON
     ip: Mapped[str] = mapped_column(String(64))
+
+
+# The ledger's tables share this metadata (one migration chain).
+import server.ledger_models  # noqa: E402, F401

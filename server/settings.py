@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from attendance.config import HadirConfig
 
@@ -36,6 +38,14 @@ class ServerSettings:
     enrollment_code_hours: int = 72
     rate_limit_per_second: float = 10.0
     rate_limit_burst: int = 40
+    # The ledger (server.ledger): the [rules] section (schedules, calendar,
+    # windows) as a plain dict, the data directory (attachments), closing and
+    # discipline settings.
+    rules: dict[str, Any] = field(default_factory=dict)
+    data_dir: str = ""
+    close_month_after_day: int = 5
+    discipline_hours_per_day: float = 7.5
+    max_attachment_bytes: int = 2_000_000
     # Injected for tests (timestamp sanity, code expiry); the wall clock otherwise.
     clock: Callable[[], datetime] = field(default=utc_now, compare=False)
 
@@ -62,6 +72,11 @@ def settings_from_config(cfg: HadirConfig) -> ServerSettings:
         max_age_days=section.max_age_days,
         rate_limit_per_second=section.rate_limit_per_second,
         rate_limit_burst=section.rate_limit_burst,
+        rules=dataclasses.asdict(cfg.rules),
+        data_dir=str(data_dir),
+        close_month_after_day=section.close_month_after_day,
+        discipline_hours_per_day=section.discipline_hours_per_day,
+        max_attachment_bytes=section.max_attachment_bytes,
     )
 
 

@@ -1,7 +1,7 @@
 """Web console: accounts, sessions and the console audit log.
 
 Revision ID: 0005_console
-Revises: 0001
+Revises: 0002_ledger
 Create Date: 2026-12-06
 """
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 revision = '0005_console'
-down_revision = '0001'
+down_revision = '0002_ledger'
 branch_labels = None
 depends_on = None
 
