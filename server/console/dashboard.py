@@ -71,8 +71,12 @@ def register(console: Console) -> None:
                 "late": None,
                 "on_leave": None,
             }
-            if ledger is not None and opd in ledger:
-                entry.update(ledger[opd])
+            if ledger is not None:
+                # Arrivals come from the punches (at once); late and on leave need
+                # the ledger's verdict.
+                known = ledger.get(opd, {})
+                entry["late"] = known.get("late", 0)
+                entry["on_leave"] = known.get("on_leave", 0)
             entry["not_yet"] = max(0, total - entry["present"] - (entry["on_leave"] or 0))
             entry["rate"] = round(100.0 * entry["present"] / total, 1) if total else 0.0
             rows.append(entry)

@@ -138,6 +138,9 @@ def register(console: Console) -> None:
             "punches": punches,
             "snapshots_allowed": scope.can_see_snapshots(p, emp["opd_code"]),
             "from_ledger": ledger is not None,
+            "recap": console.ledger_recap_row(emp["opd_code"], first.strftime("%Y-%m"), nip)
+            if console.ledger_recap_row
+            else None,
         }
         return console.render(request, p, "employee.html", data)
 

@@ -92,6 +92,9 @@ def register(console: Console) -> None:
             "present": sum(e["first"] is not None for e in people),
             "not_yet": sum(e["status"] == "not_yet" for e in people),
         }
+        if ledger:
+            counts["late"] = sum(e["status"] == "late" for e in people)
+            counts["on_leave"] = sum(e["status"] == "on_leave" for e in people)
         return {
             "opd_code": opd,
             "date": today.isoformat(),

@@ -101,6 +101,8 @@ class Console:
     ledger_warnings: Callable[[date, Principal], list[dict[str, Any]]] | None = None
     # NIP list of one OPD -> {nip: {"status", "label"}} for one date (roll call).
     ledger_rollcall: Callable[[str, date], dict[str, dict[str, Any]]] | None = None
+    # OPD, month, NIP -> that employee's row of the monthly recap.
+    ledger_recap_row: Callable[[str, str, str], dict[str, Any] | None] | None = None
     dashboard_data: Callable[[Principal], dict[str, Any]] | None = None
     rollcall_data: Callable[[str], dict[str, Any]] | None = None
 
