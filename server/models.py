@@ -267,4 +267,10 @@ class ConsoleAudit(Base):
 
 
 # The ledger's tables share this metadata (one migration chain).
-import server.ledger_models  # noqa: E402, F401
+import server.ledger_models  # noqa: E402
+
+# The console's dashboard counts today's ledger rows of every OPD at once.
+Index(
+    "ix_ledger_days_work_date",
+    server.ledger_models.LedgerDay.__table__.c.work_date,
+)

@@ -8,6 +8,7 @@ adds late and on-leave counts and the discipline early warnings
 
 from __future__ import annotations
 
+import time as _time
 from collections import Counter, defaultdict
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -19,11 +20,12 @@ from sqlalchemy import func, select
 from server.console import scope
 from server.console.accounts import Principal
 from server.console.web import Console
-from server.models import Employee, Punch
+from server.models import Device, Employee, Punch
 from server.timeutil import format_utc, to_db
 
 SILENT_AFTER = timedelta(hours=1)
 ARRIVAL_BUCKET_MIN = 15
+TREND_TTL_SECONDS = 300.0
 
 
 def local_day_bounds(day: date, console: Console) -> tuple[datetime, datetime]:
@@ -80,15 +82,26 @@ def register(console: Console) -> None:
             entry["not_yet"] = max(0, total - entry["present"] - (entry["on_leave"] or 0))
             entry["rate"] = round(100.0 * entry["present"] / total, 1) if total else 0.0
             rows.append(entry)
-        trend = month_trend(today, opd_filter)
-        devices = svc.devices.list_devices()
-        if not scope.sees_all(p):
-            devices = [d for d in devices if d["opd_code"] == p.opd_code]
-        cutoff = format_utc(now - SILENT_AFTER)
+        trend = past_trend(today, p, opd_filter)
+        staff_total = sum(staff.values())
+        if today.weekday() < 5 or firsts:
+            trend.append(
+                {
+                    "date": today.isoformat(),
+                    "present": len(firsts),
+                    "rate": round(100.0 * len(firsts) / staff_total, 1) if staff_total else 0.0,
+                }
+            )
+        cutoff = to_db(now - SILENT_AFTER)
+        with svc.db.read() as conn:
+            kiosks = conn.execute(
+                select(Device.device_id, Device.last_seen_utc).where(
+                    Device.status == "active",
+                    *([] if scope.sees_all(p) else [Device.opd_code == p.opd_code]),
+                )
+            ).all()
         silent = [
-            d["device_id"]
-            for d in devices
-            if d["status"] == "active" and (d["last_seen_utc"] or "") < cutoff
+            k.device_id for k in kiosks if k.last_seen_utc is None or k.last_seen_utc < cutoff
         ]
         totals = {
             key: sum((r[key] or 0) for r in rows)
@@ -100,20 +113,30 @@ def register(console: Console) -> None:
             "totals": totals,
             "arrivals": sorted(arrivals.items()),
             "trend": trend,
-            "devices": {
-                "active": sum(d["status"] == "active" for d in devices),
-                "silent": silent,
-            },
+            "devices": {"active": len(kiosks), "silent": silent},
             "warnings": console.ledger_warnings(today, p) if console.ledger_warnings else None,
             "has_ledger": ledger is not None,
             "generated_utc": format_utc(now),
         }
 
-    def month_trend(today: date, opd_filter: list[Any]) -> list[dict[str, Any]]:
-        """Per day of this month: people with at least one punch, as a share of staff."""
+    trend_cache: dict[tuple[date, str | None], tuple[float, list[dict[str, Any]]]] = {}
+
+    def past_trend(today: date, p: Principal, opd_filter: list[Any]) -> list[dict[str, Any]]:
+        """The month's days before today; they rarely change, so kept for a few minutes."""
+        key = (today, None if scope.sees_all(p) else p.opd_code)
+        hit = trend_cache.get(key)
+        if hit is not None and _time.monotonic() - hit[0] < TREND_TTL_SECONDS:
+            return list(hit[1])
         first = today.replace(day=1)
+        trend = month_trend(first, today - timedelta(days=1), opd_filter) if today > first else []
+        trend_cache[key] = (_time.monotonic(), trend)
+        return list(trend)
+
+    def month_trend(first: date, last: date, opd_filter: list[Any]) -> list[dict[str, Any]]:
+        """Per day from ``first`` to ``last``: people with a punch, as a share of staff."""
+        today = last
         start, _ = local_day_bounds(first, console)
-        _, end = local_day_bounds(today, console)
+        _, end = local_day_bounds(last, console)
         offset = console.zone.utcoffset(datetime.combine(today, time(12)))
         minutes = int(offset.total_seconds() // 60) if offset else 0
         local_day: Any

@@ -119,7 +119,7 @@ def register(console: Console) -> None:
             key = d.isoformat()
             if ledger is not None and key in ledger:
                 status, label = ledger[key]
-            elif d > today:
+            elif d > today or (d == today and key not in punched):
                 status, label = "future", ""
             elif key in punched:
                 status, label = "present", ""
@@ -131,6 +131,7 @@ def register(console: Console) -> None:
         data = {
             "employee": emp,
             "month": first.strftime("%Y-%m"),
+            "today": today.isoformat(),
             "prev_month": shift_month(first, -1),
             "next_month": shift_month(first, 1),
             "lead_blanks": days[0].weekday(),

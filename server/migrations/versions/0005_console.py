@@ -63,8 +63,14 @@ def upgrade() -> None:
     with op.batch_alter_table('console_audit', schema=None) as batch_op:
         batch_op.create_index('ix_console_audit_utc', ['utc'], unique=False)
 
+    # The dashboard: today's ledger rows of every OPD.
+    with op.batch_alter_table('ledger_days', schema=None) as batch_op:
+        batch_op.create_index('ix_ledger_days_work_date', ['work_date'], unique=False)
+
 
 def downgrade() -> None:
+    with op.batch_alter_table('ledger_days', schema=None) as batch_op:
+        batch_op.drop_index('ix_ledger_days_work_date')
     op.drop_table('console_audit')
     op.drop_table('console_sessions')
     op.drop_table('console_users')
