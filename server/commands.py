@@ -5,6 +5,8 @@
     hadir server revoke-device DEVICE_ID
     hadir server import-employees FILE.csv [--json]
     hadir server admin-token
+    hadir server recap|discipline|close-month|rebuild-ledger|import-punches|... (the ledger:
+        see server/ledger_commands.py)
     hadir server create-user USERNAME --role ROLE [--opd CODE] [--nip NIP] [--totp]
     hadir server screenshots OUT_DIR | hadir server bench-console [--json]
 
@@ -86,6 +88,10 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     p = sub.add_parser("admin-token", help="print the admin API token (created if absent)")
     _common(p, suppress=True)
 
+    from server.ledger_commands import add_ledger_subcommands
+
+    add_ledger_subcommands(sub, lambda p: _common(p, suppress=True))
+
     from server.console.commands import add_console_commands
 
     add_console_commands(sub, lambda parser: _common(parser, suppress=True))
@@ -144,6 +150,10 @@ def _administer(action: str, args: argparse.Namespace, settings: ServerSettings)
     db = _open(settings)
     now = settings.clock()
     try:
+        from server.ledger_commands import LEDGER_ACTIONS, run_ledger
+
+        if action in LEDGER_ACTIONS:
+            return run_ledger(action, args, settings, db)
         if action == "create-enrollment-code":
             if not 1 <= args.hours <= 24 * 90:
                 raise CommandError("--hours must be between 1 and 2160")
@@ -234,7 +244,10 @@ def _serve(settings: ServerSettings, workers: int) -> int:
 COMMANDS = {
     "server": Command(
         help="run the central server, or administer it (create-enrollment-code, "
-        "revoke-device, import-employees, admin-token, create-user, screenshots, bench-console)",
+        "revoke-device, import-employees, admin-token, and the ledger: recap, discipline, "
+        "close-month, rebuild-ledger, import-punches, import-absences, leave-*, "
+        "correction-*, seed-demo, bench-ledger; the console: create-user, screenshots, "
+        "bench-console)",
         add_arguments=_add_arguments,
         run=_run,
     ),

@@ -138,6 +138,7 @@ class DayResult:
 
 
 RESULT_COLUMNS = tuple(f for f in DayResult.__dataclass_fields__)
+UPDATED_COLUMNS = (*RESULT_COLUMNS[2:], "pending_adjustment")
 
 
 def result_from_row(row: Any) -> DayResult:
@@ -180,11 +181,13 @@ def compute_day(
     if assignment is None or day > today:
         return None
     group = assignment.schedule_group
-    plan = rules.book.plan(rules.book.group(group).name, day, rules.tz)
-    start = plan.period_start.astimezone(UTC)
-    end = plan.period_end.astimezone(UTC)
-    inside = punches[bisect.bisect_left(punches, start) : bisect.bisect_left(punches, end)]
-    summary = rules.summarize(group, day, inside)
+    # Every work period of ``day`` lies within [day 00:00, day+2 00:00) local;
+    # summarize() keeps the period's own punches.
+    start = datetime.combine(day, time(0), tzinfo=rules.tz)
+    end = datetime.combine(day + timedelta(days=2), time(0), tzinfo=rules.tz)
+    near = punches[bisect.bisect_left(punches, start) : bisect.bisect_left(punches, end)]
+    summary = rules.summarize(group, day, near)
+    inside = [p for p in (summary.masuk, summary.pulang) if p is not None]
     ended = day < today
     base = DayResult(
         nip=nip,
@@ -301,20 +304,22 @@ class Ledger:
         return self.drain(now)
 
     def queue_ended_days(self, now: datetime) -> int:
-        """Queue every employee for each day that ended since the last call."""
+        """Queue every employee for the day that ended and the day that began.
+
+        A day is computed when it begins (an approved leave shows in the roll
+        call) and again when it has ended (no punch becomes TK, a missing
+        check-out becomes PSW). ``horizon`` is the last day begun.
+        """
         today = self.today(now)
         with self.db.write() as conn:
             raw = _state(conn, STATE_HORIZON)
-            if raw is None:
-                _set_state(conn, STATE_HORIZON, (today - timedelta(days=1)).isoformat())
-                return 0
-            horizon = date.fromisoformat(raw)
-            if horizon >= today - timedelta(days=1):
+            start = today if raw is None else date.fromisoformat(raw)
+            if raw is not None and start >= today:
                 return 0
             nips = self._all_nips(conn)
-            days = [horizon + timedelta(days=i) for i in range(1, (today - horizon).days)]
+            days = [start + timedelta(days=i) for i in range((today - start).days + 1)]
             n = enqueue(conn, ((nip, d) for nip in nips for d in days), now)
-            _set_state(conn, STATE_HORIZON, (today - timedelta(days=1)).isoformat())
+            _set_state(conn, STATE_HORIZON, today.isoformat())
             return n
 
     @staticmethod
@@ -396,8 +401,11 @@ class Ledger:
     ) -> int:
         """Recompute every (employee, date) of the range from scratch; returns keys computed.
 
-        Each chunk of employees is queued and computed in one transaction,
-        holding the job rows, through the same code as :meth:`drain`.
+        Each chunk of employees is computed in one transaction through the
+        same code as :meth:`drain`. Queued jobs of those keys are held
+        (PostgreSQL: row locks, so a worker computing one of them finishes
+        first) and deleted with the transaction; a key queued meanwhile by
+        new input is computed again afterwards.
         """
         now = now or self.clock()
         if date_to < date_from:
@@ -419,16 +427,17 @@ class Ledger:
             chunk = list(nips[i : i + REBUILD_CHUNK])
             keys = [(nip, d) for nip in chunk for d in days]
             with self.db.write() as conn:
-                enqueue(conn, keys, now)
-                stmt = select(LedgerJob.nip, LedgerJob.work_date).where(
+                held = select(LedgerJob.nip, LedgerJob.work_date).where(
                     one_of(conn, LedgerJob.nip, chunk),
                     LedgerJob.work_date.between(date_from, date_to),
                 )
                 if conn.dialect.name == "postgresql":
-                    stmt = stmt.with_for_update()
-                claimed = [(n, d) for n, d in conn.execute(stmt)]
-                self._process(conn, claimed, now, expand=False)
-                _delete_jobs(conn, claimed)
+                    # Wait for workers computing these keys, and hold their jobs.
+                    held = held.with_for_update()
+                queued = [(n, d) for n, d in conn.execute(held)]
+                self._process(conn, keys, now, expand=False)
+                _delete_jobs(conn, queued)
+            claimed = keys
             total += len(claimed)
             if progress is not None:
                 progress(total)
@@ -545,11 +554,11 @@ class Ledger:
                     continue
                 else:
                     pending = result != was
-                upserts.append({**asdict(result), "pending_adjustment": pending})
+                upserts.append({**_columns(result), "pending_adjustment": pending})
             elif result is None:
                 removals.append(key)
             else:
-                upserts.append({**asdict(result), "pending_adjustment": False})
+                upserts.append({**_columns(result), "pending_adjustment": False})
         for i in range(0, len(removals), 400):
             part = removals[i : i + 400]
             conn.execute(
@@ -557,18 +566,13 @@ class Ledger:
             )
         if upserts:
             module: Any = postgresql if conn.dialect.name == "postgresql" else sqlite
-            columns = [*RESULT_COLUMNS, "pending_adjustment"]
-            for i in range(0, len(upserts), 1000):
-                stmt = module.insert(LedgerDay).values(upserts[i : i + 1000])
-                stmt = stmt.on_conflict_do_update(
-                    index_elements=["nip", "work_date"],
-                    set_={
-                        c: getattr(stmt.excluded, c)
-                        for c in columns
-                        if c not in ("nip", "work_date")
-                    },
-                )
-                conn.execute(stmt)
+            table = LedgerDay.__table__
+            stmt = module.insert(table)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=["nip", "work_date"],
+                set_={c: getattr(stmt.excluded, c) for c in UPDATED_COLUMNS},
+            )
+            conn.execute(stmt, upserts)
 
     # ------------------------------------------------------------------ reading
 
@@ -586,6 +590,10 @@ class Ledger:
     def pending_jobs(self) -> int:
         with self.db.read() as conn:
             return int(conn.execute(select(func.count()).select_from(LedgerJob)).scalar() or 0)
+
+
+def _columns(result: DayResult) -> dict[str, Any]:
+    return {c: getattr(result, c) for c in RESULT_COLUMNS}
 
 
 def day_json(result: DayResult, pending: bool = False) -> dict[str, Any]:

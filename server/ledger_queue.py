@@ -33,8 +33,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from server.ledger_models import LedgerJob
 
-# Keys per INSERT statement (SQLite's parameter limit is 32766; 4 per row).
-ENQUEUE_CHUNK = 2000
+# Keys per executemany.
+ENQUEUE_CHUNK = 20000
 
 
 def enqueue(conn: Connection, keys: Iterable[tuple[str, date]], now: datetime) -> int:
@@ -45,22 +45,22 @@ def enqueue(conn: Connection, keys: Iterable[tuple[str, date]], now: datetime) -
         return 0
     queued = now.replace(tzinfo=None) if now.tzinfo is not None else now
     module: Any = postgresql if conn.dialect.name == "postgresql" else sqlite
+    table = LedgerJob.__table__
+    stmt = module.insert(table)
+    # One statement, compiled once, run as an executemany (no multi-VALUES text).
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["nip", "work_date"],
+        set_={"generation": table.c.generation + 1, "queued_utc": stmt.excluded.queued_utc},
+    )
     for i in range(0, len(unique), ENQUEUE_CHUNK):
         chunk = unique[i : i + ENQUEUE_CHUNK]
-        stmt = module.insert(LedgerJob).values(
+        conn.execute(
+            stmt,
             [
                 {"nip": nip, "work_date": day, "generation": 1, "queued_utc": queued}
                 for nip, day in chunk
-            ]
+            ],
         )
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["nip", "work_date"],
-            set_={
-                "generation": LedgerJob.generation + 1,
-                "queued_utc": stmt.excluded.queued_utc,
-            },
-        )
-        conn.execute(stmt)
     return len(unique)
 
 
