@@ -1,10 +1,12 @@
 """A populated console for screenshots and the page benchmark.
 
-Everything goes through the real services: the roster through
-``Roster.import_csv``, punches through ``import_punches_csv`` (the migration
-path of issue #10), leave and corrections through the ledger services,
-kiosks through registration and heartbeats; then the ledger is rebuilt for
-the month. ``random.Random(seed)`` makes it repeatable.
+The regency comes from ``hadir server seed-demo`` (:func:`server.seed.seed_demo`,
+issue #10: OPDs, three employment types, schedules, the holiday calendar, a
+month of kiosk and ADMS punches, approved leave, an outage delivered late).
+On top, through the real services: this morning's arrivals
+(``import_punches_csv``), leave and a correction waiting for the head of the
+first OPD (the ledger services), kiosks registered with an enrollment code
+and reporting their health. ``random.Random(seed)`` makes it repeatable.
 """
 
 from __future__ import annotations
@@ -16,63 +18,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import select
 
 from attendance.integrity import public_key_bytes
 from server.imports import import_punches_csv
+from server.models import Employee
 
 DEMO_PASSWORD = "demo-hadir-2026"  # noqa: S105 - the demo's published password
-OPDS = [
-    ("DISKOMINFO", "Dinas Komunikasi dan Informatika"),
-    ("BKPSDM", "Badan Kepegawaian dan Pengembangan SDM"),
-    ("BAPPEDA", "Badan Perencanaan Pembangunan Daerah"),
-    ("DINKES", "Dinas Kesehatan"),
-    ("DISDIK", "Dinas Pendidikan"),
-    ("BPKAD", "Badan Pengelolaan Keuangan dan Aset Daerah"),
-    ("DISHUB", "Dinas Perhubungan"),
-    ("SATPOLPP", "Satuan Polisi Pamong Praja"),
-    ("DPMPTSP", "Dinas Penanaman Modal dan PTSP"),
-    ("DINSOS", "Dinas Sosial"),
-]
-FIRST = [
-    "Siti",
-    "Budi",
-    "Dewi",
-    "Agus",
-    "Rina",
-    "Hendra",
-    "Nur",
-    "Ahmad",
-    "Yuni",
-    "Rudi",
-    "Sri",
-    "Joko",
-    "Lina",
-    "Fajar",
-    "Maya",
-    "Eko",
-    "Ratna",
-    "Dedi",
-    "Wati",
-    "Andi",
-]
-LAST = [
-    "Aminah",
-    "Santoso",
-    "Lestari",
-    "Saputra",
-    "Wulandari",
-    "Gunawan",
-    "Hidayat",
-    "Rahmawati",
-    "Pratama",
-    "Kusuma",
-    "Siregar",
-    "Nasution",
-    "Putri",
-    "Harahap",
-    "Utami",
-]
-TYPES = ["PNS"] * 6 + ["PPPK"] * 3 + ["PPPK_PW"]
 
 
 @dataclass(frozen=True)
@@ -81,14 +33,6 @@ class DemoWorld:
     opds: list[str]
     punches: int
     ledger_keys: int
-
-
-def nip_for(i: int, rng: random.Random) -> str:
-    born = date(1965, 1, 1) + timedelta(days=rng.randrange(0, 365 * 35))
-    appointed = 1990 + rng.randrange(0, 35)
-    return (
-        f"{born:%Y%m%d}{appointed:04d}{rng.randrange(1, 13):02d}{rng.randrange(1, 3)}{i % 1000:03d}"
-    )
 
 
 def working_days(first: date, last: date) -> list[date]:
@@ -105,57 +49,46 @@ def seed_demo(
     employees: int = 300,
     opds: int = 8,
     seed: int = 7,
-    rebuild: bool = True,
+    months: int = 1,
 ) -> DemoWorld:
-    """Fill the server of ``services`` with a plausible month up to ``now``."""
+    """``hadir server seed-demo`` (issue #10) up to yesterday, then this morning's arrivals,
+    leave and a correction waiting for a decision, and kiosks reporting their health."""
+    from server.seed import seed_demo as seed_regency
+
     rng = random.Random(seed)
     zone = ZoneInfo(services.settings.timezone)
     today = now.astimezone(zone).date()
-    chosen = (
-        OPDS[: max(1, min(opds, len(OPDS)))]
-        if opds <= len(OPDS)
-        else [(f"OPD{i:02d}", f"Perangkat Daerah {i}") for i in range(1, opds + 1)]
-    )
-    for code, name in chosen:
-        services.ledger.org.put_opd(code, name, head_name=f"Kepala {code}")
-    people: list[dict[str, str]] = []
-    seen: set[str] = set()
-    lines = ["nip,name,opd,type,schedule_group"]
-    i = 0
-    while len(people) < employees:
-        i += 1
-        nip = nip_for(i, rng)
-        if nip in seen:
-            continue
-        seen.add(nip)
-        opd = chosen[len(people) % len(chosen)][0]
-        name = f"{rng.choice(FIRST)} {rng.choice(LAST)}"
-        people.append({"nip": nip, "name": name, "opd": opd})
-        lines.append(f"{nip},{name},{opd},{rng.choice(TYPES)},default")
-    services.roster.import_csv(("\n".join(lines) + "\n").encode(), now)
-
+    summary = seed_regency(services.db, services.settings, employees, months, opds, seed)
+    with services.db.read() as conn:
+        rows = conn.execute(
+            select(Employee.nip, Employee.name, Employee.opd_code).order_by(Employee.nip)
+        ).all()
+    people = [{"nip": r.nip, "name": r.name, "opd": r.opd_code} for r in rows]
+    codes = sorted({p["opd"] for p in people}, key=lambda c: (c != "DISKOMINFO", c))
+    by_opd = {c: [p for p in people if p["opd"] == c] for c in codes}
+    people = [p for c in codes for p in by_opd[c]]  # the first OPD's staff first
+    punch_lines = ["nip,local_time,source"]
+    if today.weekday() < 5:
+        for person in people:
+            if rng.random() < 0.1:
+                continue  # not here yet
+            arrive = datetime.combine(today, time(7, 30)) + timedelta(
+                minutes=rng.gauss(-12, 16) if rng.random() < 0.85 else rng.uniform(1, 100)
+            )
+            if arrive.replace(tzinfo=zone) < now:
+                punch_lines.append(f"{person['nip']},{arrive:%Y-%m-%d %H:%M:%S},kiosk")
+    result = import_punches_csv(services.db, ("\n".join(punch_lines) + "\n").encode(), zone, now)
     first = today.replace(day=1)
     days = working_days(first, today)
-    punch_lines = ["nip,local_time,source"]
-    for person in people:
-        habit = rng.gauss(0, 12)  # some people are habitually late
-        for day in days:
-            if rng.random() < 0.04:
-                continue  # absent
-            arrive = datetime.combine(day, time(7, 20)) + timedelta(minutes=rng.gauss(habit, 14))
-            if day == today and arrive.replace(tzinfo=zone) > now:
-                continue
-            punch_lines.append(f"{person['nip']},{arrive:%Y-%m-%d %H:%M:%S},kiosk")
-            leave = datetime.combine(day, time(16, 5)) + timedelta(minutes=rng.gauss(10, 15))
-            if day < today:
-                punch_lines.append(f"{person['nip']},{leave:%Y-%m-%d %H:%M:%S},kiosk")
-    result = import_punches_csv(services.db, ("\n".join(punch_lines) + "\n").encode(), zone, now)
     _leave_and_corrections(services, people, days, today, rng)
-    _kiosks(services, chosen, now, rng)
-    keys = 0
-    if rebuild and days:
-        keys = services.ledger.ledger.rebuild(first, today, now=now)
-    return DemoWorld(people, [c for c, _ in chosen], int(result["created"]), keys)
+    _kiosks(services, [(c, c) for c in codes], now, rng)
+    keys = services.ledger.ledger.catch_up(now)
+    return DemoWorld(
+        people,
+        codes,
+        int(summary["punches"]) + int(result["created"]),
+        int(summary["ledger_days"]) + keys,
+    )
 
 
 def _leave_and_corrections(
@@ -164,11 +97,9 @@ def _leave_and_corrections(
     if len(days) < 3 or len(people) < 6:
         return
     absences = services.ledger.absences
-    for person, kind in zip(people[:4], ("cuti_tahunan", "sakit", "dl", "izin"), strict=False):
-        day = rng.choice(days[:-1])
-        absences.create(person["nip"], kind, day, day, "operator-demo", state="disetujui")
     # Waiting for the head of the first OPD: a leave with its letter, a correction.
     colleagues = [p for p in people if p["opd"] == people[0]["opd"]][1:3]
+    pending_day = days[-2]
     if len(colleagues) < 2:
         return
     pdf = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
@@ -176,7 +107,8 @@ def _leave_and_corrections(
     absences.create(
         colleagues[0]["nip"], "cuti_tahunan", later, later, "pegawai-demo", "acara keluarga", pdf
     )
-    at = datetime.combine(days[-2], time(7, 25))
+    absences.create(people[0]["nip"], "izin", later, later, "pegawai", "urusan bank", pdf)
+    at = datetime.combine(pending_day, time(7, 25))
     services.ledger.corrections.create(
         colleagues[1]["nip"], at, "mesin_rusak", "kiosk mati listrik pagi itu", "operator-demo"
     )

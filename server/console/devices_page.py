@@ -64,11 +64,13 @@ def register(console: Console) -> None:
                         .group_by(Punch.device_id)
                     )
                 }
-            for serial in svc.settings.adms_serials:
+            allowed = set(svc.settings.adms_serials)
+            for serial in sorted(allowed | set(stats)):
                 st = stats.get(serial)
                 adms.append(
                     {
                         "serial": serial,
+                        "allowed": serial in allowed,
                         "punches": int(st.n) if st else 0,
                         "last_punch_received_utc": format_optional(st.last) if st else None,
                         "users": len(svc.adms.device_users(serial)),
