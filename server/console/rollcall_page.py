@@ -84,8 +84,10 @@ def register(console: Console) -> None:
                 "status": "present" if pr else "not_yet",
                 "label": "",
             }
-            if s.nip in ledger:
-                entry.update(ledger[s.nip])
+            verdict = ledger.get(s.nip)
+            if verdict is not None and not (verdict["status"] == "not_yet" and pr):
+                # A punch the ledger has not processed yet still counts as arrived.
+                entry.update(verdict)
             people.append(entry)
         counts = {
             "employees": len(people),
