@@ -411,3 +411,43 @@ def test_create_user_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
     short = ["create-user", "x1y", "--role", "auditor", "--password-stdin"]
     assert main(["server", "--database-url", url, *short]) != 0
+
+
+def test_screenshots_cover_every_page_of_the_navigation() -> None:
+    from server.console.screenshots import pages
+    from server.console.web import NAV
+
+    shot_paths = {
+        path.split("?")[0].rsplit("/", 1)[0] or "/" for _, _, path in pages("X", "1", "m")
+    }
+    shot_paths |= {path.split("?")[0] for _, _, path in pages("X", "1", "m")}
+    for href, _label, _allowed in NAV:
+        if href == "/me":
+            continue  # an employee's own page: /employee/<nip>
+        assert href in shot_paths, href
+
+
+def test_bench_console_prints_page_times_as_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        [
+            "server",
+            "--data-dir",
+            str(tmp_path),
+            "bench-console",
+            "--employees",
+            "40",
+            "--opds",
+            "3",
+            "--requests",
+            "3",
+            "--json",
+        ]
+    )
+    assert code == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["employees"] == 40
+    assert set(out["pages"]) == {"dashboard", "recap", "rollcall"}
+    for page in out["pages"].values():
+        assert page["p95_ms"] >= page["p50_ms"] > 0
