@@ -451,3 +451,45 @@ def test_bench_console_prints_page_times_as_json(
     assert set(out["pages"]) == {"dashboard", "recap", "rollcall"}
     for page in out["pages"].values():
         assert page["p95_ms"] >= page["p50_ms"] > 0
+
+
+def test_own_account_password_change_and_authenticator(fresh: ConsoleWorld) -> None:
+    c = fresh.login("head-a")
+    token = page_csrf(c, "/account")
+    wrong = c.post(
+        "/account/password",
+        data={"csrf_token": token, "current": "nope", "new": "x" * 12, "again": "x" * 12},
+    )
+    assert wrong.status_code == 403
+    new = "kata-sandi-baru-456"
+    ok = c.post(
+        "/account/password",
+        data={"csrf_token": token, "current": PASSWORD, "new": new, "again": new},
+    )
+    assert ok.status_code == 200
+    assert sign_in(fresh.client(), "head-a", PASSWORD).status_code == 401
+    assert sign_in(fresh.client(), "head-a", new).status_code == 303
+    start = c.post("/account/totp", data={"csrf_token": token, "action": "start"})
+    secret = re.search(r'name="secret" value="([A-Z2-7]{32})"', start.text)
+    assert secret
+    bad = c.post(
+        "/account/totp",
+        data={"csrf_token": token, "action": "confirm", "secret": secret.group(1), "code": "1"},
+    )
+    assert bad.status_code == 422
+    code = pyotp.TOTP(secret.group(1)).at(NOW)
+    on = c.post(
+        "/account/totp",
+        data={"csrf_token": token, "action": "confirm", "secret": secret.group(1), "code": code},
+    )
+    assert on.status_code == 200
+    assert sign_in(fresh.client(), "head-a", new).status_code == 401  # the code is now needed
+    assert sign_in(fresh.client(), "head-a", new, code).status_code == 303
+    actions = {e["action"] for e in fresh.login("admin").get("/audit.json").json()["entries"]}
+    assert {"password_change", "totp_on"} <= actions
+    # Employees are not offered an authenticator.
+    emp = fresh.login("emp-a")
+    refused = emp.post(
+        "/account/totp", data={"csrf_token": page_csrf(emp, "/account"), "action": "start"}
+    )
+    assert refused.status_code == 403

@@ -216,6 +216,31 @@ class Accounts:
                 .values(password_hash=self._hasher.hash(password))
             )
 
+    def check_password(self, user_id: int, password: str) -> bool:
+        with self._db.read() as conn:
+            stored = conn.execute(
+                select(ConsoleUser.password_hash).where(ConsoleUser.id == user_id)
+            ).scalar_one_or_none()
+        if stored is None:
+            return False
+        try:
+            return bool(self._hasher.verify(stored, password[:MAX_PASSWORD]))
+        except (VerificationError, InvalidHashError):
+            return False
+
+    def set_totp(self, user_id: int, secret: str | None) -> None:
+        with self._db.write() as conn:
+            conn.execute(
+                update(ConsoleUser).where(ConsoleUser.id == user_id).values(totp_secret=secret)
+            )
+
+    def has_totp(self, user_id: int) -> bool:
+        with self._db.read() as conn:
+            secret = conn.execute(
+                select(ConsoleUser.totp_secret).where(ConsoleUser.id == user_id)
+            ).scalar_one_or_none()
+        return secret is not None
+
     def count_users(self) -> int:
         with self._db.read() as conn:
             return int(conn.execute(select(func.count()).select_from(ConsoleUser)).scalar_one())

@@ -162,7 +162,33 @@ def register(console: Console) -> None:
         month = this_month(request)
         if len(opds) == 1 and not scope.sees_all(p):
             return RedirectResponse(f"/recap/{opds[0]}?month={month}", 303)
-        return console.render(request, p, "recap_choose.html", {"opds": opds, "month": month})
+        comparison = ledger.recaps.comparison(month)["opds"] if scope.sees_all(p) else []
+        chart = {
+            "type": "bar",
+            "data": {
+                "labels": [o["opd"] for o in comparison],
+                "datasets": [
+                    {
+                        "label": "%",
+                        "data": [round(100 * (o["attendance_rate"] or 0), 1) for o in comparison],
+                        "backgroundColor": "#1e88e5",
+                    },
+                    {
+                        "label": "% on time",
+                        "data": [round(100 * (o["punctuality_rate"] or 0), 1) for o in comparison],
+                        "backgroundColor": "#43a047",
+                    },
+                ],
+            },
+            "options": {"scales": {"y": {"min": 0, "max": 100}}},
+        }
+        return console.render(
+            request,
+            p,
+            "recap_choose.html",
+            {"opds": opds, "month": month, "comparison": comparison},
+            extra={"chart": chart},
+        )
 
     def recap(request: Request, opd: str) -> Response:
         p = console.principal(request)

@@ -41,6 +41,8 @@ def pages(opd: str, nip: str, month: str) -> list[tuple[str, str, str]]:
         ("13-audit", "auditor", "/audit"),
         ("14-accounts", "bkpsdm", "/accounts"),
         ("15-forbidden", "pegawai", "/devices"),
+        ("16-my-account", "kepala", "/account"),
+        ("17-recap-comparison", "bkpsdm", f"/recap?month={month}"),
     ]
 
 

@@ -217,6 +217,7 @@ NAV: tuple[tuple[str, str, Callable[[Principal], bool]], ...] = (
     ("/schedules", "nav.schedules", scope.can_see_documents),
     ("/audit", "nav.audit", scope.can_see_audit),
     ("/accounts", "nav.accounts", scope.can_manage_accounts),
+    ("/account", "nav.account", lambda p: True),
 )
 
 
@@ -262,6 +263,7 @@ def _error_page(console: Console, request: Request, status: int, detail: str) ->
 def install_console(app: FastAPI, services: Any) -> Console:
     """Mount the console (pages, JSON twins, static files) on ``app``."""
     from server.console import (
+        account_page,
         accounts_page,
         audit_page,
         dashboard,
@@ -296,6 +298,7 @@ def install_console(app: FastAPI, services: Any) -> Console:
         documents_page,
         audit_page,
         accounts_page,
+        account_page,
     ):
         module.register(console)
     _install_optional_ledger_pages(console)
