@@ -229,7 +229,6 @@ MESSAGES: dict[str, dict[str, str]] = {
         "me.totp_confirm": "Konfirmasi",
         "me.totp_key": "Atau ketik kunci ini",
         "nav.account": "Akun saya",
-        "ledger.pending": "Halaman ini memerlukan buku besar kehadiran (issue #10) yang belum terpasang di server ini.",
     },
     "en": {
         "app.title": "Hadir — Attendance Console",
@@ -447,7 +446,6 @@ MESSAGES: dict[str, dict[str, str]] = {
         "me.totp_confirm": "Confirm",
         "me.totp_key": "Or type this key",
         "nav.account": "My account",
-        "ledger.pending": "This page needs the attendance ledger (issue #10), which this server does not have yet.",
     },
 }
 

@@ -36,6 +36,7 @@ LANG_COOKIE = "hadir_lang"
 LOGIN_CSRF_COOKIE = "hadir_login_csrf"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
+NOT_CONSOLE = ("/api/", "/iclock", "/docs", "/openapi", "/redoc")
 SECURITY_HEADERS = {
     "content-security-policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; "
     "script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
@@ -233,7 +234,7 @@ class SecurityHeadersMiddleware:
 
     async def __call__(self, scope_: Scope, receive: Receive, send: Send) -> None:
         path = scope_.get("path", "")
-        if scope_["type"] != "http" or path.startswith(("/api/", "/iclock", "/docs", "/openapi")):
+        if scope_["type"] != "http" or not is_console_path(path):
             await self.app(scope_, receive, send)
             return
 
@@ -301,14 +302,10 @@ def install_console(app: FastAPI, services: Any) -> Console:
         account_page,
     ):
         module.register(console)
-    _install_optional_ledger_pages(console)
+    _install_ledger_pages(console)
     app.include_router(console.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="console-static")
     app.add_middleware(SecurityHeadersMiddleware)
-
-    console_paths = tuple(
-        getattr(route, "path", "") for route in console.router.routes if hasattr(route, "path")
-    )
 
     async def not_signed_in(request: Request, _exc: Exception) -> Response:
         if is_json(request) or request.headers.get("hx-request"):
@@ -327,7 +324,7 @@ def install_console(app: FastAPI, services: Any) -> Console:
     async def api_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiError)
         path = request.url.path
-        if not path.startswith(("/api/", "/iclock")) and _is_console(path, console_paths):
+        if is_console_path(path):
             response = _error_page(console, request, exc.status, exc.detail)
             if exc.headers:
                 response.headers.update(exc.headers)
@@ -345,12 +342,13 @@ def install_console(app: FastAPI, services: Any) -> Console:
     return console
 
 
-def _is_console(path: str, _paths: tuple[str, ...]) -> bool:
-    return not path.startswith(("/api/", "/iclock", "/docs", "/openapi"))
+def is_console_path(path: str) -> bool:
+    """Everything but the device / admin API, ADMS and the OpenAPI pages is the console's."""
+    return not path.startswith(NOT_CONSOLE)
 
 
-def _install_optional_ledger_pages(console: Console) -> None:
-    """Pages over the central ledger (issue #10), present once that service exists."""
+def _install_ledger_pages(console: Console) -> None:
+    """Pages over the central ledger (issue #10) and the ledger hooks of the others."""
     from server.console import ledger_pages
 
     ledger_pages.register(console)
