@@ -11,8 +11,11 @@ from pathlib import Path
 import pytest
 from console_support import NIP_A, NIP_B, NOW, ConsoleWorld, build_world, page_csrf
 from openpyxl import load_workbook
+from test_server import database_url
 
 from server.imports import import_punches_csv
+
+__all__ = ["database_url"]
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
@@ -175,3 +178,28 @@ def test_operator_enters_leave_only_for_own_opd_and_bad_input_names_the_field(
     assert wrong_file.status_code in (415, 422)
     assert "attachment" in wrong_file.text
     assert world.login("emp-a").get("/inbox.json").json()["absences"] == []
+
+
+def test_dashboard_counts_arrivals_per_quarter_hour_on_both_databases(
+    tmp_path: Path, database_url: str
+) -> None:
+    world = build_world(tmp_path, database_url)
+    try:
+        svc = world.app.state.services
+        body = (
+            "nip,local_time,source\n"
+            f"{NIP_A},2026-11-27 07:05:00,import\n"
+            f"{NIP_A},2026-11-27 07:50:00,import\n"  # not the first: ignored
+            f"{NIP_B},2026-11-27 08:01:30,import\n"
+            f"{NIP_B},2026-11-26 06:00:00,import\n"  # yesterday: ignored
+        )
+        import_punches_csv(svc.db, body.encode(), world.app.state.console.zone, NOW)
+        data = world.login("admin").get("/index.json").json()
+        assert data["arrivals"] == [["07:00", 1], ["08:00", 1]]
+        present = {r["opd_code"]: r["present"] for r in data["opds"]}
+        assert present == {"DISKOMINFO": 1, "BAPPEDA": 1}
+        assert data["trend"][-1] == {"date": "2026-11-27", "present": 2, "rate": 50.0}
+        scoped = world.login("op-b").get("/index.json").json()
+        assert scoped["arrivals"] == [["08:00", 1]]
+    finally:
+        world.close()

@@ -33,6 +33,19 @@ def local_day_bounds(day: date, console: Console) -> tuple[datetime, datetime]:
     return to_db(start), to_db(start + timedelta(days=1))
 
 
+def minute_bucket(column: Any, local_midnight_utc: datetime, dialect: str) -> Any:
+    """SQL: the quarter hour of the local day ``column`` (naive UTC) falls in (0 = 00:00)."""
+    from sqlalchemy import Integer, cast, literal
+
+    if dialect == "sqlite":
+        seconds = func.strftime("%s", column) - literal(
+            int(local_midnight_utc.replace(tzinfo=UTC).timestamp())
+        )
+        return cast(seconds / (60 * ARRIVAL_BUCKET_MIN), Integer)
+    elapsed = func.extract("epoch", column - literal(local_midnight_utc))
+    return func.floor(elapsed / (60 * ARRIVAL_BUCKET_MIN))
+
+
 def register(console: Console) -> None:
     svc = console.services
 
@@ -50,18 +63,28 @@ def register(console: Console) -> None:
                     .group_by(Employee.opd_code)
                 )
             }
-            firsts = conn.execute(
-                select(Employee.opd_code, Punch.nip, func.min(Punch.utc).label("first"))
-                .join(Employee, Employee.nip == Punch.nip)
-                .where(Punch.utc >= start, Punch.utc < end, *opd_filter)
-                .group_by(Employee.opd_code, Punch.nip)
+            # Each person's first punch today, counted per OPD and per quarter hour in
+            # SQL: a handful of rows come back, not one per employee.
+            firsts = (
+                select(Punch.nip, func.min(Punch.utc).label("first"))
+                .where(Punch.utc >= start, Punch.utc < end)
+                .group_by(Punch.nip)
+                .subquery()
+            )
+            bucket = minute_bucket(firsts.c.first, start, svc.db.dialect)
+            counted = conn.execute(
+                select(Employee.opd_code, bucket.label("bucket"), func.count().label("n"))
+                .join(firsts, firsts.c.nip == Employee.nip)
+                .where(*opd_filter)
+                .group_by(Employee.opd_code, bucket)
             ).all()
-        present: Counter[str] = Counter(row.opd_code for row in firsts)
+        present: Counter[str] = Counter()
         arrivals: Counter[str] = Counter()
-        for row in firsts:
-            local = row.first.replace(tzinfo=UTC).astimezone(console.zone)
-            minute = (local.hour * 60 + local.minute) // ARRIVAL_BUCKET_MIN * ARRIVAL_BUCKET_MIN
-            arrivals[f"{minute // 60:02d}:{minute % 60:02d}"] += 1
+        for row in counted:
+            present[row.opd_code] += int(row.n)
+            minute = int(row.bucket) * ARRIVAL_BUCKET_MIN
+            arrivals[f"{minute // 60:02d}:{minute % 60:02d}"] += int(row.n)
+        arrived = sum(present.values())
         ledger = console.ledger_today(today, p) if console.ledger_today else None
         rows = []
         for opd in sorted(staff):
@@ -84,12 +107,12 @@ def register(console: Console) -> None:
             rows.append(entry)
         trend = past_trend(today, p, opd_filter)
         staff_total = sum(staff.values())
-        if today.weekday() < 5 or firsts:
+        if today.weekday() < 5 or arrived:
             trend.append(
                 {
                     "date": today.isoformat(),
-                    "present": len(firsts),
-                    "rate": round(100.0 * len(firsts) / staff_total, 1) if staff_total else 0.0,
+                    "present": arrived,
+                    "rate": round(100.0 * arrived / staff_total, 1) if staff_total else 0.0,
                 }
             )
         cutoff = to_db(now - SILENT_AFTER)

@@ -111,22 +111,34 @@ def register(console: Console) -> None:
         return out
 
     def ledger_rollcall(opd: str, today: date) -> dict[str, dict[str, Any]]:
-        call = ledger.recaps.roll_call(opd, today)
+        """Today's verdicts of one OPD straight from its ledger rows (one indexed query);
+        the background worker keeps them current, a punch not processed yet still counts
+        as arrived in the roll call page."""
+        with svc.db.read() as conn:
+            rows = conn.execute(
+                select(
+                    LedgerDay.nip,
+                    LedgerDay.status,
+                    LedgerDay.working,
+                    LedgerDay.tl,
+                    LedgerDay.tl_minutes,
+                    LedgerDay.absence_kind,
+                    LedgerDay.masuk_utc,
+                ).where(LedgerDay.opd_code == opd, LedgerDay.work_date == today)
+            ).all()
         out: dict[str, dict[str, Any]] = {}
-        for item in call["present"]:
-            out[item["nip"]] = {"status": "present", "label": ""}
-        for item in call["late"]:
-            out[item["nip"]] = {
-                "status": "late",
-                "label": f"{item['tl']} ({item['late_minutes']} mnt)",
-            }
-        for item in call["on_leave"]:
-            out[item["nip"]] = {
-                "status": "on_leave",
-                "label": ABSENCE_KINDS.get(item["absence_kind"], item["absence_kind"]),
-            }
-        for item in call["not_yet"]:
-            out[item["nip"]] = {"status": "not_yet", "label": ""}
+        for r in rows:
+            if r.status == "absence":
+                kind = r.absence_kind or ""
+                out[r.nip] = {"status": "on_leave", "label": ABSENCE_KINDS.get(kind, kind)}
+            elif r.masuk_utc is not None and r.tl:
+                out[r.nip] = {"status": "late", "label": f"{r.tl} ({r.tl_minutes} mnt)"}
+            elif r.masuk_utc is not None:
+                out[r.nip] = {"status": "present", "label": ""}
+            elif not r.working:
+                out[r.nip] = {"status": "off", "label": ""}
+            else:
+                out[r.nip] = {"status": "not_yet", "label": ""}
         return out
 
     def ledger_recap_row(opd: str, month: str, nip: str) -> dict[str, Any] | None:
