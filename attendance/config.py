@@ -163,6 +163,8 @@ class ServerSection:
     close_month_after_day: int = setting(5, min=1, max=28)
     discipline_hours_per_day: float = setting(7.5, min=1.0, max=24.0)
     max_attachment_bytes: int = setting(2_000_000, min=1024, max=50_000_000)
+    single_punch_tl: str = setting("", pattern=r"(TL[1-9])?", doc="empty = the last TL band")
+    single_punch_psw: str = setting("", pattern=r"(PSW[1-9])?", doc="empty = the last PSW band")
 
 
 @dataclass(frozen=True)

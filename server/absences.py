@@ -434,6 +434,8 @@ class Corrections:
             raise invalid("reason: 1-2000 characters (why the punch is missing)")
         if at_local.tzinfo is not None:
             at_local = at_local.astimezone(self.tz).replace(tzinfo=None)
+        if not 2000 <= at_local.year <= 2100:
+            raise invalid(f"at: {at_local:%Y-%m-%d} is not a plausible date")
         aware = at_local.replace(tzinfo=self.tz)
         now = self.clock()
         if aware > now:

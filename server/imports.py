@@ -50,26 +50,39 @@ def _rows(body: bytes, columns: tuple[str, ...]) -> tuple[list[tuple[int, dict[s
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         return [], f"file: not UTF-8 text ({exc.reason} at byte {exc.start})"
+    if "\x00" in text:
+        return [], "file: contains NUL characters (not a CSV text file)"
     reader = csv.reader(io.StringIO(text))
     try:
         header = next(reader)
     except StopIteration:
         return [], f"file: empty (expected a header {','.join(columns)})"
+    except csv.Error as exc:
+        return [], f"file: not CSV ({exc})"
     names = [h.strip().lower() for h in header]
     if tuple(names) != columns:
         return [], f"header: must be {','.join(columns)}, got {','.join(names)}"
     rows: list[tuple[int, dict[str, str]]] = []
-    for cells in reader:
-        line = reader.line_num
-        if not any(c.strip() for c in cells):
-            continue
-        if len(cells) != len(columns):
-            rows.append(
-                (line, {"__error__": f"line: {len(cells)} columns, expected {len(columns)}"})
-            )
-            continue
-        rows.append((line, dict(zip(columns, (c.strip() for c in cells), strict=True))))
+    try:
+        for cells in reader:
+            _add_row(rows, cells, reader.line_num, columns)
+    except csv.Error as exc:
+        rows.append((reader.line_num, {"__error__": f"line: not CSV ({exc})"}))
     return rows, ""
+
+
+def _add_row(
+    rows: list[tuple[int, dict[str, str]]],
+    cells: list[str],
+    line: int,
+    columns: tuple[str, ...],
+) -> None:
+    if not any(c.strip() for c in cells):
+        return
+    if len(cells) != len(columns):
+        rows.append((line, {"__error__": f"line: {len(cells)} columns, expected {len(columns)}"}))
+        return
+    rows.append((line, dict(zip(columns, (c.strip() for c in cells), strict=True))))
 
 
 def import_punches_csv(db: Database, body: bytes, tz: ZoneInfo, now: datetime) -> dict[str, Any]:

@@ -59,7 +59,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, delete, func, select, tuple_
+from sqlalchemy import Connection, delete, func, insert, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from attendance.central import apply_documents
@@ -85,7 +85,7 @@ from server.ledger_models import (
 )
 from server.ledger_queue import enqueue
 from server.models import Change, Employee, Punch
-from server.org import Assignment, assignment_on, load_assignments
+from server.org import EARLIEST, Assignment, assignment_on, load_assignments
 from server.settings import ServerSettings
 
 log = logging.getLogger(__name__)
@@ -95,6 +95,7 @@ DRAIN_BATCH = 400
 REBUILD_CHUNK = 40  # employees per rebuild transaction
 STATE_HORIZON = "horizon"
 STATE_DOCUMENTS = "documents"
+STATE_ROSTER = "roster_seen"
 
 
 @dataclass(frozen=True)
@@ -175,6 +176,7 @@ def compute_day(
     punches: Sequence[datetime],
     absence_kind: str | None,
     today: date,
+    single_punch: tuple[str, str] = ("", ""),
 ) -> DayResult | None:
     """The verdict of one day; ``punches`` are the person's sorted aware UTC instants
     (any range: only the work period's are used). None = no row."""
@@ -215,6 +217,11 @@ def compute_day(
         return replace(base, status="tk", working=True) if ended else None
     tl, psw = summary.tl, summary.psw
     single = summary.masuk is None or summary.pulang is None
+    # The missing punch's band: configured, or the rules' own (the last band).
+    if summary.masuk is None and single_punch[0] and tl is not None:
+        tl = single_punch[0]
+    if summary.pulang is None and single_punch[1] and psw is not None:
+        psw = single_punch[1]
     if not ended:
         # The day is still running: a missing check-out is not yet a PSW.
         if summary.pulang is None:
@@ -299,9 +306,84 @@ class Ledger:
     def catch_up(self, now: datetime | None = None) -> int:
         """Queue ended days and changed documents, then drain; returns keys computed."""
         now = now or self.clock()
+        self.sync_roster(now)
         self.queue_ended_days(now)
         self.queue_document_changes(now)
         return self.drain(now)
+
+    def sync_roster(self, now: datetime) -> int:
+        """Turn roster changes (``hadir server import-employees``) into dated assignments.
+
+        An employee first seen gets an assignment from the beginning with the
+        roster's OPD, group and type; a later roster change of those is a
+        transfer from today (unless an assignment entered after the roster
+        row is newer: the newer of the two wins); an inactive employee's
+        assignment ends yesterday. Returns the employees changed.
+        """
+        today = self.today(now)
+        yesterday = today - timedelta(days=1)
+        with self.db.write() as conn:
+            raw = _state(conn, STATE_ROSTER)
+            stmt = select(
+                Employee.nip,
+                Employee.opd_code,
+                Employee.schedule_group,
+                Employee.employee_type,
+                Employee.active,
+                Employee.updated_utc,
+            )
+            if raw is not None:
+                stmt = stmt.where(Employee.updated_utc >= datetime.fromisoformat(raw))
+            rows = conn.execute(stmt).all()
+            if not rows:
+                return 0
+            existing: dict[str, list[Any]] = {}
+            nips = [r.nip for r in rows]
+            for i in range(0, len(nips), 900):
+                for a in conn.execute(
+                    select(EmployeeAssignment)
+                    .where(one_of(conn, EmployeeAssignment.nip, nips[i : i + 900]))
+                    .order_by(EmployeeAssignment.valid_from)
+                ):
+                    existing.setdefault(a.nip, []).append(a)
+            inserts: list[dict[str, Any]] = []
+            keys: list[tuple[str, date]] = []
+            stamp = now.astimezone(UTC).replace(tzinfo=None)
+            for r in rows:
+                items = existing.get(r.nip, [])
+                wanted = (r.opd_code, r.schedule_group, r.employee_type)
+                if not items:
+                    if r.active:
+                        inserts.append(_assignment(r.nip, EARLIEST, wanted, stamp))
+                    continue
+                current = next((a for a in items if a.valid_to is None), None)
+                if current is not None:
+                    if current.created_utc > r.updated_utc:
+                        continue  # a transfer entered after this roster row
+                    held = (current.opd_code, current.schedule_group, current.employment_type)
+                    if r.active and held == wanted:
+                        continue
+                    if current.valid_from <= yesterday:
+                        conn.execute(
+                            update(EmployeeAssignment)
+                            .where(EmployeeAssignment.id == current.id)
+                            .values(valid_to=yesterday)
+                        )
+                    else:
+                        conn.execute(
+                            delete(EmployeeAssignment).where(EmployeeAssignment.id == current.id)
+                        )
+                elif not r.active:
+                    continue
+                if r.active:
+                    inserts.append(_assignment(r.nip, today, wanted, stamp))
+                keys.append((r.nip, today))
+            if inserts:
+                conn.execute(insert(EmployeeAssignment), inserts)
+            enqueue(conn, keys, now)
+            newest = max(r.updated_utc for r in rows)
+            _set_state(conn, STATE_ROSTER, newest.isoformat())
+            return len(inserts)
 
     def queue_ended_days(self, now: datetime) -> int:
         """Queue every employee for the day that ended and the day that began.
@@ -356,18 +438,22 @@ class Ledger:
             for d in changed_dates:
                 if first_day is not None and first_day <= d <= today:
                     keys.update((nip, d) for nip in nips)
+            queued = enqueue(conn, keys, now)
             if groups and first_day is not None:
+                # Employee by employee (in NIP order, so lock order stays sorted):
+                # a group everyone is in spans millions of keys.
                 assigned = load_assignments(conn, nips)
                 span = (today - first_day).days + 1
-                for nip, items in assigned.items():
-                    for a in items:
-                        if a.schedule_group not in groups:
-                            continue
-                        for i in range(span):
-                            d = first_day + timedelta(days=i)
-                            if a.covers(d):
-                                keys.add((nip, d))
-            return enqueue(conn, keys, now)
+                for nip in sorted(assigned):
+                    mine = {
+                        (nip, first_day + timedelta(days=i))
+                        for a in assigned[nip]
+                        if a.schedule_group in groups
+                        for i in range(span)
+                        if a.covers(first_day + timedelta(days=i))
+                    }
+                    queued += enqueue(conn, mine, now)
+            return queued
 
     # ------------------------------------------------------------------ draining
 
@@ -410,6 +496,7 @@ class Ledger:
         now = now or self.clock()
         if date_to < date_from:
             raise ValueError(f"--to ({date_to}) is before --from ({date_from})")
+        self.sync_roster(now)
         with self.db.read() as conn:
             if nips is None:
                 found = set(self._all_nips(conn))
@@ -467,13 +554,16 @@ class Ledger:
         punches = self._punches(conn, wanted)
         absences = self._absences(conn, wanted)
         closed = set(conn.execute(select(MonthClosure.month)).scalars())
+        single_punch = (self.settings.single_punch_tl, self.settings.single_punch_psw)
         results: list[tuple[str, date, DayResult | None]] = []
         for nip, days in wanted.items():
             times = punches.get(nip, [])
             for d in sorted(days):
                 a = assignment_on(assigned.get(nip, []), d)
                 kind = _absence_on(absences.get(nip, []), d)
-                results.append((nip, d, compute_day(rules, nip, d, a, times, kind, today)))
+                results.append(
+                    (nip, d, compute_day(rules, nip, d, a, times, kind, today, single_punch))
+                )
         self._write(conn, results, closed)
 
     def _spans(self, wanted: Mapping[str, set[date]]) -> dict[tuple[date, date], list[str]]:
@@ -603,6 +693,20 @@ def day_json(result: DayResult, pending: bool = False) -> dict[str, Any]:
             data[key] = data[key] + "Z"
     data["pending_adjustment"] = pending
     return data
+
+
+def _assignment(
+    nip: str, start: date, values: tuple[str, str, str], stamp: datetime
+) -> dict[str, Any]:
+    return {
+        "nip": nip,
+        "valid_from": start,
+        "valid_to": None,
+        "opd_code": values[0],
+        "schedule_group": values[1],
+        "employment_type": values[2],
+        "created_utc": stamp,
+    }
 
 
 def _absence_on(items: Iterable[tuple[date, date, str]], day: date) -> str | None:

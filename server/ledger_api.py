@@ -106,31 +106,33 @@ class _Strict(BaseModel):
 
 
 Nip = Annotated[str, Field(pattern=r"^[0-9]{18}$", description="18-digit NIP")]
-By = Annotated[str, Field(min_length=1, max_length=100)]
+NO_NUL = r"^[^\x00]*$"  # PostgreSQL text cannot hold NUL
+By = Annotated[str, Field(min_length=1, max_length=100, pattern=NO_NUL)]
+Text = Annotated[str, Field(max_length=2000, pattern=NO_NUL)]
 Code = Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,32}$")]
 
 
 class OpdBody(_Strict):
-    name: Annotated[str, Field(min_length=1, max_length=200)]
+    name: Annotated[str, Field(min_length=1, max_length=200, pattern=NO_NUL)]
     parent_code: Code | None = None
     head_nip: Nip | None = None
-    head_name: Annotated[str | None, Field(max_length=200)] = None
+    head_name: Annotated[str | None, Field(max_length=200, pattern=NO_NUL)] = None
 
 
 class AssignmentBody(_Strict):
     valid_from: date
     opd_code: Code
-    schedule_group: Annotated[str, Field(min_length=1, max_length=64)]
-    employment_type: Annotated[str, Field(min_length=1, max_length=32)]
+    schedule_group: Annotated[str, Field(min_length=1, max_length=64, pattern=NO_NUL)]
+    employment_type: Annotated[str, Field(min_length=1, max_length=32, pattern=NO_NUL)]
 
 
 class AbsenceBody(_Strict):
     nip: Nip
-    kind: Annotated[str, Field(min_length=1, max_length=64)]
+    kind: Annotated[str, Field(min_length=1, max_length=64, pattern=NO_NUL)]
     date_from: date
     date_to: date
     entered_by: By
-    reason: Annotated[str, Field(max_length=2000)] = ""
+    reason: Text = ""
     attachment_base64: str | None = Field(default=None, description="PDF, JPEG or PNG")
 
 
@@ -144,7 +146,7 @@ class CorrectionBody(_Strict):
         ),
     ]
     kind: Literal["mesin_rusak", "lupa_absen"]
-    reason: Annotated[str, Field(min_length=1, max_length=2000)]
+    reason: Annotated[str, Field(min_length=1, max_length=2000, pattern=NO_NUL)]
     requested_by: By
     attachment_base64: str | None = None
 
@@ -186,6 +188,11 @@ def _at_local(text: str) -> datetime:
         )
     except ValueError:
         raise invalid(f"at_local: not a valid local time {text!r}") from None
+
+
+def _plausible(day: date, field: str) -> None:
+    if not date(2000, 1, 1) <= day <= date(2100, 12, 31):
+        raise invalid(f"{field}: {day} is not a plausible date (2000-2100)")
 
 
 MonthPath = Annotated[str, Path(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM")]
@@ -307,6 +314,8 @@ def ledger_router(svc: LedgerServices, responses: dict[int | str, dict[str, Any]
 
     @r.get("/roll-call/{opd}")
     def roll_call(opd: OpdPath, day: date | None = None) -> dict[str, Any]:
+        if day is not None:
+            _plausible(day, "day")
         return svc.recaps.roll_call(opd, day)
 
     @r.get("/discipline/{year}")
@@ -335,10 +344,15 @@ def ledger_router(svc: LedgerServices, responses: dict[int | str, dict[str, Any]
 
     @r.put("/tpp-tables")
     def put_tpp_table(body: TppBody) -> dict[str, Any]:
+        _plausible(body.valid_from, "valid_from")
+        if body.valid_to is not None:
+            _plausible(body.valid_to, "valid_to")
         return svc.recaps.put_tpp_table(body.valid_from, body.valid_to, body.rates)
 
     @r.post("/rebuild")
     def rebuild(body: RebuildBody) -> dict[str, Any]:
+        _plausible(body.date_from, "date_from")
+        _plausible(body.date_to, "date_to")
         if body.date_to < body.date_from:
             raise invalid(f"date_to: {body.date_to} is before date_from {body.date_from}")
         if (body.date_to - body.date_from).days > 400:

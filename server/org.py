@@ -200,7 +200,7 @@ class Organisation:
             )
         if not GROUP_RE.fullmatch(schedule_group):
             raise invalid(f"schedule_group: 1-64 letters/digits, got {schedule_group!r}")
-        if not EARLIEST < valid_from <= self.today() + timedelta(days=366):
+        if not date(2000, 1, 1) <= valid_from <= self.today() + timedelta(days=366):
             raise invalid(f"valid_from: {valid_from} is not a plausible date")
         now = self.clock()
         with self.db.write() as conn:

@@ -46,6 +46,8 @@ class ServerSettings:
     close_month_after_day: int = 5
     discipline_hours_per_day: float = 7.5
     max_attachment_bytes: int = 2_000_000
+    single_punch_tl: str = ""
+    single_punch_psw: str = ""
     # Injected for tests (timestamp sanity, code expiry); the wall clock otherwise.
     clock: Callable[[], datetime] = field(default=utc_now, compare=False)
 
@@ -77,6 +79,8 @@ def settings_from_config(cfg: HadirConfig) -> ServerSettings:
         close_month_after_day=section.close_month_after_day,
         discipline_hours_per_day=section.discipline_hours_per_day,
         max_attachment_bytes=section.max_attachment_bytes,
+        single_punch_tl=section.single_punch_tl,
+        single_punch_psw=section.single_punch_psw,
     )
 
 

@@ -67,9 +67,10 @@ class Env:
             }
 
 
-def make_env(tmp_path: Path, url: str, now: datetime) -> Env:
+def make_env(tmp_path: Path, url: str, now: datetime, **kw: Any) -> Env:
     clock = FixedClock(now)
     settings = ServerSettings(
+        **kw,
         database_url=url,
         admin_token_file=tmp_path / "admin-token",
         clock=clock,
@@ -271,3 +272,34 @@ def test_document_change_recomputes_affected_days(env: Env) -> None:
         e for e in env.svc.recaps.monthly("DISKOMINFO", "2026-02")["employees"] if e["nip"] == NIP
     )
     assert siti["working_days"] == 20 and siti["tk_days"] == 2
+
+
+def test_roster_change_is_a_transfer_from_today(env: Env) -> None:
+    enter_siti_month(env)
+    env.svc.ledger.catch_up()
+    moved = ROSTER.replace(f"{NIP},Siti Aminah,DISKOMINFO", f"{NIP},Siti Aminah,DINKES")
+    assert env.roster.import_csv(moved.encode(), env.clock())["updated"] == 1
+    env.svc.ledger.catch_up()
+    feb = env.svc.recaps.monthly("DISKOMINFO", "2026-02")
+    assert next(e for e in feb["employees"] if e["nip"] == NIP) == SITI_EXPECTED
+    history = env.svc.org.assignments(NIP)
+    assert [(a["valid_to"], a["opd_code"]) for a in history] == [
+        ("2026-03-01", "DISKOMINFO"),
+        (None, "DINKES"),
+    ]
+    today = env.svc.ledger.day_rows(NIP, date(2026, 3, 2), date(2026, 3, 2))
+    assert today == [] or today[0]["opd_code"] == "DINKES"
+
+
+def test_single_punch_band_is_configurable(tmp_path: Path) -> None:
+    e = make_env(
+        tmp_path, f"sqlite:///{tmp_path}/s.db", wib("2026-02-01 08:00"), single_punch_psw="PSW2"
+    )
+    try:
+        enter_siti_month(e)
+        recap = e.svc.recaps.monthly("DISKOMINFO", "2026-02")
+        siti = next(r for r in recap["employees"] if r["nip"] == NIP)
+        assert siti["psw"] == {"PSW1": 1, "PSW2": 2, "PSW3": 0, "PSW4": 0}
+        assert siti["tpp_deduction_percent"] == 9.0  # PSW4 2 % became PSW2 1 %
+    finally:
+        e.db.dispose()

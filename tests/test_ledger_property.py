@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete
-from test_ledger import NIP, NIP2, NIP3, Env, make_env, wib
+from test_ledger import NIP, NIP2, NIP3, ROSTER, Env, make_env, wib
 
 from server.ledger_models import LedgerDay
 
@@ -53,9 +53,10 @@ correction = st.tuples(
 )
 document = st.tuples(st.just("document"), st.sampled_from(["holiday", "night", "no_holiday"]))
 transfer = st.tuples(st.just("transfer"), st.sampled_from(NIPS), st.integers(0, DAYS - 1))
+roster = st.tuples(st.just("roster"), st.sampled_from(["DINKES", "DISKOMINFO"]))
 tick = st.tuples(st.just("tick"), st.integers(1, 36))  # hours pass, the worker catches up
 events = st.lists(
-    st.one_of(punch, punch, punch, absence, correction, document, transfer, tick),
+    st.one_of(punch, punch, punch, absence, correction, document, transfer, roster, tick),
     min_size=1,
     max_size=30,
 )
@@ -101,6 +102,9 @@ def apply(e: Env, event: tuple[Any, ...]) -> None:
     elif kind == "transfer":
         _, nip, day = event
         e.svc.org.assign(nip, FIRST + timedelta(days=day), "DINKES", "default", "PNS")
+    elif kind == "roster":  # NIP2's OPD changes in the roster file
+        body = ROSTER.replace(f"{NIP2},Budi Santoso,DISKOMINFO", f"{NIP2},Budi Santoso,{event[1]}")
+        e.roster.import_csv(body.encode(), now)
     elif kind == "tick":
         e.clock.now = min(now + timedelta(hours=event[1]), END)
         e.svc.ledger.catch_up()
