@@ -188,7 +188,7 @@ def register(console: Console) -> None:
         day = first
         while day <= today:
             n = by_day.get(day.isoformat(), 0)
-            if day.weekday() < 5 or n:
+            if day.weekday() < 5:  # weekends: only shift workers punch
                 out.append(
                     {
                         "date": day.isoformat(),

@@ -18,10 +18,10 @@ from sqlalchemy import func, select
 from starlette.datastructures import UploadFile
 
 from server.absences import ABSENCE_KINDS, CORRECTION_KINDS
-from server.console import scope
+from server.console import i18n, scope
 from server.console.accounts import Principal
 from server.console.employees_page import parse_month
-from server.console.web import Console
+from server.console.web import Console, lang_of
 from server.errors import invalid, not_found
 from server.exports import export_recap
 from server.ledger_models import LedgerDay
@@ -175,18 +175,19 @@ def register(console: Console) -> None:
         if len(opds) == 1 and not scope.sees_all(p):
             return RedirectResponse(f"/recap/{opds[0]}?month={month}", 303)
         comparison = ledger.recaps.comparison(month)["opds"] if scope.sees_all(p) else []
+        tr = i18n.translator(lang_of(request))
         chart = {
             "type": "bar",
             "data": {
                 "labels": [o["opd"] for o in comparison],
                 "datasets": [
                     {
-                        "label": "%",
+                        "label": tr("dash.rate") + " (%)",
                         "data": [round(100 * (o["attendance_rate"] or 0), 1) for o in comparison],
                         "backgroundColor": "#1e88e5",
                     },
                     {
-                        "label": "% on time",
+                        "label": tr("recap.punctuality") + " (%)",
                         "data": [round(100 * (o["punctuality_rate"] or 0), 1) for o in comparison],
                         "backgroundColor": "#43a047",
                     },
@@ -264,6 +265,11 @@ def register(console: Console) -> None:
             item["can_decide"] = item["state"] == "diajukan" and scope.can_decide(
                 p, item["opd_code"] or ""
             )
+        # What waits for a decision first, then the newest.
+        absences.sort(key=lambda a: a["date_from"], reverse=True)
+        absences.sort(key=lambda a: a["state"] != "diajukan")
+        corrections.sort(key=lambda c: c["at_utc"], reverse=True)
+        corrections.sort(key=lambda c: c["state"] != "diajukan")
         counts = Counter(a["state"] for a in absences) + Counter(c["state"] for c in corrections)
         return {
             "absences": absences,
