@@ -189,6 +189,7 @@ def test_xlsx_download_opens_with_openpyxl(browser: Any, site: tuple[ConsoleWorl
     import_punches_csv(
         world.app.state.services.db, body.encode(), world.app.state.console.zone, world.clock.now
     )
+    world.app.state.services.ledger.ledger.catch_up(world.clock.now)
     page = new_page(browser)
     login(page, base, "head-a")
     page.goto(f"{base}/recap/DISKOMINFO?month=2026-11")

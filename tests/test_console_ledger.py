@@ -110,6 +110,7 @@ def test_xlsx_pdf_csv_downloads_hold_the_recap(world: ConsoleWorld) -> None:
     )
     result = import_punches_csv(svc.db, punches.encode(), world.app.state.console.zone, NOW)
     assert not result["errors"], result
+    svc.ledger.ledger.catch_up(NOW)  # what each server process's LedgerWorker does
     head = world.login("head-a")
     xlsx = head.get("/recap/DISKOMINFO/export.xlsx?month=2026-11")
     assert xlsx.status_code == 200

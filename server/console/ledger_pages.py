@@ -24,6 +24,7 @@ from server.console.employees_page import parse_month
 from server.console.web import Console, lang_of
 from server.errors import invalid, not_found
 from server.exports import export_recap
+from server.ledger import day_json, result_from_row
 from server.ledger_models import LedgerDay
 from server.models import Employee
 
@@ -55,9 +56,15 @@ def register(console: Console) -> None:
 
     # -- hooks used by the other pages -----------------------------------------------
     def ledger_days(nip: str, first: date, last: date) -> dict[str, tuple[str, str]]:
-        return {
-            row["work_date"]: day_status(row) for row in ledger.ledger.day_rows(nip, first, last)
-        }
+        # Page views read the ledger as it is: each server process's LedgerWorker keeps it
+        # caught up every few seconds (a catch-up per view would scan the roster).
+        with svc.db.read() as conn:
+            rows = conn.execute(
+                select(LedgerDay)
+                .where(LedgerDay.nip == nip, LedgerDay.work_date.between(first, last))
+                .order_by(LedgerDay.work_date)
+            ).all()
+        return {r.work_date.isoformat(): day_status(day_json(result_from_row(r))) for r in rows}
 
     def ledger_today(today: date, p: Principal) -> dict[str, dict[str, int]]:
         cond = [LedgerDay.work_date == today]
@@ -142,7 +149,7 @@ def register(console: Console) -> None:
         return out
 
     def ledger_recap_row(opd: str, month: str, nip: str) -> dict[str, Any] | None:
-        recap = ledger.recaps.monthly(opd, month)
+        recap = ledger.recaps.monthly(opd, month, catch_up=False)
         return next((e for e in recap["employees"] if e["nip"] == nip), None)
 
     console.ledger_days = ledger_days
@@ -206,7 +213,7 @@ def register(console: Console) -> None:
     def recap(request: Request, opd: str) -> Response:
         p = console.principal(request)
         scope.require(scope.can_see_opd(p, opd), f"see the recap of OPD {opd}")
-        data = ledger.recaps.monthly(opd, this_month(request))
+        data = ledger.recaps.monthly(opd, this_month(request), catch_up=False)
         return console.render(request, p, "recap.html", data)
 
     def recap_export(request: Request, opd: str, fmt: str) -> Response:
@@ -215,7 +222,7 @@ def register(console: Console) -> None:
         if fmt not in ("xlsx", "pdf", "csv"):
             raise not_found("format: xlsx, pdf or csv")
         month = this_month(request)
-        content, media, name = export_recap(ledger.recaps.monthly(opd, month), fmt)
+        content, media, name = export_recap(ledger.recaps.monthly(opd, month, catch_up=False), fmt)
         console.audit(p, request, "recap_export", f"{opd} {month}", {"format": fmt})
         return Response(
             content,
@@ -369,6 +376,7 @@ def register(console: Console) -> None:
             attachment=await attachment_of(form),
         )
         console.audit(p, request, "correction_submit", nip, {"id": created["id"]})
+        ledger.ledger.drain()
         return RedirectResponse("/inbox", 303)
 
     async def decide(request: Request, what: str, item_id: str) -> Response:
@@ -386,6 +394,7 @@ def register(console: Console) -> None:
         owner = opd_of({item["nip"]}).get(item["nip"], "")
         scope.require(scope.can_decide(p, owner), f"decide leave or corrections of OPD {owner}")
         decided = service.decide(item_id, decision, p.username)
+        ledger.ledger.drain()  # the decision shows at once, not at the worker's next round
         console.audit(
             p, request, f"{what}_decide", item["nip"], {"id": item_id, "decision": decision}
         )
