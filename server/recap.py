@@ -372,7 +372,12 @@ class Recaps:
                 )
             )
             for r in rows:
-                t = grouped.setdefault(r.opd_code, {}).setdefault(r.nip, _Tally())
+                opd = grouped.get(r.opd_code)
+                if opd is None:
+                    opd = grouped[r.opd_code] = {}
+                t = opd.get(r.nip)
+                if t is None:
+                    t = opd[r.nip] = _Tally()
                 t.add(r, int(r.n), rates)
                 if r.working:
                     t.tl_minutes += int(r.tl_minutes or 0)
