@@ -157,15 +157,22 @@ class PunchRules:
         return self._assess(schedule_group, duplicate, before, at, duplicate)
 
     def summarize(
-        self, schedule_group: str, work_date: date, punches_utc: Sequence[datetime]
+        self,
+        schedule_group: str,
+        work_date: date,
+        punches_utc: Sequence[datetime],
+        plan: DayPlan | None = None,
     ) -> DaySummary:
         """Masuk/pulang and TL/PSW of one work date from all of a person's punches.
 
         Punches outside the work date's period are ignored; the last punch
-        (after the first) is the pulang.
+        (after the first) is the pulang. ``plan`` may pass in
+        ``book.plan(group, work_date, tz)`` when the caller summarizes many
+        people of one group and date (the server's ledger does).
         """
         group = self.book.group(schedule_group).name
-        plan = self.book.plan(group, work_date, self.tz)
+        if plan is None or plan.group != group or plan.work_date != work_date:
+            plan = self.book.plan(group, work_date, self.tz)
         start = plan.period_start.astimezone(UTC)
         end = plan.period_end.astimezone(UTC)
         inside = sorted(

@@ -66,6 +66,7 @@ from attendance.central import apply_documents
 from attendance.config import RulesSection
 from attendance.rules import PunchRules
 from attendance.schedule import (
+    DayPlan,
     HolidayCalendar,
     ScheduleBook,
     holiday_calendar_from_config,
@@ -177,18 +178,26 @@ def compute_day(
     absence_kind: str | None,
     today: date,
     single_punch: tuple[str, str] = ("", ""),
+    plans: dict[tuple[str, date], DayPlan] | None = None,
 ) -> DayResult | None:
-    """The verdict of one day; ``punches`` are the person's sorted aware UTC instants
-    (any range: only the work period's are used). None = no row."""
+    """The verdict of one day; ``punches`` are the person's sorted naive UTC instants
+    (any range: only the work period's are used); ``plans`` caches the day plans
+    of a batch. None = no row."""
     if assignment is None or day > today:
         return None
     group = assignment.schedule_group
     # Every work period of ``day`` lies within [day 00:00, day+2 00:00) local;
-    # summarize() keeps the period's own punches.
-    start = datetime.combine(day, time(0), tzinfo=rules.tz)
-    end = datetime.combine(day + timedelta(days=2), time(0), tzinfo=rules.tz)
+    # summarize() keeps the period's own punches. ``punches`` are naive UTC here.
+    start = datetime.combine(day, time(0), tzinfo=rules.tz).astimezone(UTC).replace(tzinfo=None)
+    end = start + timedelta(days=2, hours=2)  # a DST-free zone; slack for others
     near = punches[bisect.bisect_left(punches, start) : bisect.bisect_left(punches, end)]
-    summary = rules.summarize(group, day, near)
+    name = rules.book.group(group).name
+    plan = plans.get((name, day)) if plans is not None else None
+    if plan is None:
+        plan = rules.book.plan(name, day, rules.tz)
+        if plans is not None:
+            plans[(name, day)] = plan
+    summary = rules.summarize(group, day, [p.replace(tzinfo=UTC) for p in near], plan)
     inside = [p for p in (summary.masuk, summary.pulang) if p is not None]
     ended = day < today
     base = DayResult(
@@ -245,10 +254,6 @@ def summary_group(rules: PunchRules, group: str) -> str:
 
 def _naive(at: datetime | None) -> datetime | None:
     return None if at is None else at.astimezone(UTC).replace(tzinfo=None)
-
-
-def _aware(at: datetime) -> datetime:
-    return at.replace(tzinfo=UTC)
 
 
 def month_of(day: date) -> str:
@@ -333,7 +338,10 @@ class Ledger:
                 Employee.updated_utc,
             )
             if raw is not None:
-                stmt = stmt.where(Employee.updated_utc >= datetime.fromisoformat(raw))
+                # Rows written after the last sync. (A roster import stamped before
+                # that sync but committed after it would be missed: imports are
+                # serialised writers that stamp and commit within one request.)
+                stmt = stmt.where(Employee.updated_utc > datetime.fromisoformat(raw))
             rows = conn.execute(stmt).all()
             if not rows:
                 return 0
@@ -461,6 +469,9 @@ class Ledger:
         """Compute queued keys until the queue is empty (or held by other workers)."""
         now = now or self.clock()
         total = 0
+        with self.db.read() as conn:  # nothing queued: no write transaction at all
+            if conn.execute(select(LedgerJob.nip).limit(1)).first() is None:
+                return 0
         while True:
             with self.db.write() as conn:
                 stmt = (
@@ -476,6 +487,8 @@ class Ledger:
                 self._process(conn, claimed, now)
                 _delete_jobs(conn, claimed)
             total += len(claimed)
+            if len(claimed) < batch:
+                return total  # the queue was empty (or held by other workers)
 
     def rebuild(
         self,
@@ -555,6 +568,7 @@ class Ledger:
         absences = self._absences(conn, wanted)
         closed = set(conn.execute(select(MonthClosure.month)).scalars())
         single_punch = (self.settings.single_punch_tl, self.settings.single_punch_psw)
+        plans: dict[tuple[str, date], DayPlan] = {}
         results: list[tuple[str, date, DayResult | None]] = []
         for nip, days in wanted.items():
             times = punches.get(nip, [])
@@ -562,7 +576,11 @@ class Ledger:
                 a = assignment_on(assigned.get(nip, []), d)
                 kind = _absence_on(absences.get(nip, []), d)
                 results.append(
-                    (nip, d, compute_day(rules, nip, d, a, times, kind, today, single_punch))
+                    (
+                        nip,
+                        d,
+                        compute_day(rules, nip, d, a, times, kind, today, single_punch, plans),
+                    )
                 )
         self._write(conn, results, closed)
 
@@ -584,7 +602,7 @@ class Ledger:
                     one_of(conn, Punch.nip, nips), Punch.utc >= start, Punch.utc < end
                 )
             ):
-                found.setdefault(nip, []).append(_aware(at))
+                found.setdefault(nip, []).append(at)
             for nip, at in conn.execute(
                 select(PunchCorrection.nip, PunchCorrection.at_utc).where(
                     one_of(conn, PunchCorrection.nip, nips),
@@ -593,7 +611,7 @@ class Ledger:
                     PunchCorrection.at_utc < end,
                 )
             ):
-                found.setdefault(nip, []).append(_aware(at))
+                found.setdefault(nip, []).append(at)
         for times in found.values():
             times.sort()
         return found

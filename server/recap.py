@@ -10,12 +10,14 @@ Public API (what the admin API, the CLI, the exports and the web console use):
     "employees": [{"nip", "name", "employment_type", "working_days",
     "present_days", "tl": {"TL1": n, ...}, "tl_minutes", "psw": {"PSW1": n,
     ...}, "psw_minutes", "tk_days", "absences": {kind: days},
-    "single_punch_days", "tpp_deduction_percent", "adjustments": [...]}]}``.
+    "single_punch_days", "tpp_deduction_percent", "tpp_adjustment_percent",
+    "adjustments": [...]}]}``.
     A closed month returns exactly what was reported when it was closed.
     In the earliest open month, each employee's ``adjustments`` lists the
     days of closed months whose verdict changed since (``{"work_date",
-    "before", "after", "tpp_delta_percent"}``) and their TPP difference is
-    included in ``tpp_deduction_percent``.
+    "before", "after", "tpp_delta_percent"}``); their sum is
+    ``tpp_adjustment_percent`` and is included in ``tpp_deduction_percent``
+    (which stays within 0-100).
   - ``monthly_all(month) -> [recap per OPD]``,
   - ``roll_call(opd_code, day=None) -> {"opd", "date", "counts",
     "present", "late", "not_yet", "on_leave"}``,
@@ -43,7 +45,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, case, delete, func, insert, select, tuple_, update
+from sqlalchemy import ColumnElement, Connection, case, delete, func, insert, select, tuple_, update
 
 from server.db import Database
 from server.errors import ApiError, invalid, not_found
@@ -294,24 +296,30 @@ class Recaps:
             return self._compute(conn, head, opd_code, month, first, last, closed)
 
     def monthly_all(self, month: str) -> list[dict[str, Any]]:
+        """Every OPD's recap of ``month`` (one aggregation over the regency)."""
         first, last = parse_month(month)
         self.ledger.catch_up()
         with self.db.read() as conn:
-            codes = sorted(
-                set(
-                    conn.execute(
-                        select(LedgerDay.opd_code)
-                        .where(LedgerDay.work_date.between(first, last))
-                        .distinct()
-                    ).scalars()
+            snaps = {
+                code: json.loads(data)
+                for code, data in conn.execute(
+                    select(RecapSnapshot.opd_code, RecapSnapshot.data).where(
+                        RecapSnapshot.month == month
+                    )
                 )
-                | set(
-                    conn.execute(
-                        select(RecapSnapshot.opd_code).where(RecapSnapshot.month == month)
-                    ).scalars()
+            }
+            closed = self._closed(conn)
+            if month in closed:
+                return [snaps[c] for c in sorted(snaps)]
+            grouped, types = self._tallies(conn, first, last, None)
+            names = self._names(conn, sorted(types))
+            out = []
+            for code in sorted(grouped):
+                head = self._opd(conn, code)
+                out.append(
+                    self._render(conn, head, code, month, closed, grouped[code], types, names)
                 )
-            )
-        return [self.monthly(code, month, catch_up=False) for code in codes]
+            return out
 
     def _compute(
         self,
@@ -323,11 +331,23 @@ class Recaps:
         last: date,
         closed: set[str],
     ) -> dict[str, Any]:
-        tallies: dict[str, _Tally] = {}
+        grouped, types = self._tallies(conn, first, last, opd_code)
+        tallies = grouped.get(opd_code, {})
+        return self._render(conn, head, opd_code, month, closed, tallies, types)
+
+    def _tallies(
+        self, conn: Connection, first: date, last: date, opd_code: str | None
+    ) -> tuple[dict[str, dict[str, _Tally]], dict[str, tuple[date, str]]]:
+        """``{opd: {nip: tally}}`` of ``first..last`` (one OPD, or all when None)."""
+        grouped: dict[str, dict[str, _Tally]] = {}
         types: dict[str, tuple[date, str]] = {}
         for start, end, rates in self._rate_periods(conn, first, last):
+            cond: list[ColumnElement[bool]] = [LedgerDay.work_date.between(start, end)]
+            if opd_code is not None:
+                cond.append(LedgerDay.opd_code == opd_code)
             rows = conn.execute(
                 select(
+                    LedgerDay.opd_code,
                     LedgerDay.nip,
                     LedgerDay.status,
                     LedgerDay.working,
@@ -341,11 +361,9 @@ class Recaps:
                     func.max(LedgerDay.work_date).label("last_day"),
                     func.max(LedgerDay.employment_type).label("employment_type"),
                 )
-                .where(
-                    LedgerDay.opd_code == opd_code,
-                    LedgerDay.work_date.between(start, end),
-                )
+                .where(*cond)
                 .group_by(
+                    LedgerDay.opd_code,
                     LedgerDay.nip,
                     LedgerDay.status,
                     LedgerDay.working,
@@ -356,7 +374,12 @@ class Recaps:
                 )
             )
             for r in rows:
-                t = tallies.setdefault(r.nip, _Tally())
+                opd = grouped.get(r.opd_code)
+                if opd is None:
+                    opd = grouped[r.opd_code] = {}
+                t = opd.get(r.nip)
+                if t is None:
+                    t = opd[r.nip] = _Tally()
                 t.add(r, int(r.n), rates)
                 if r.working:
                     t.tl_minutes += int(r.tl_minutes or 0)
@@ -364,10 +387,24 @@ class Recaps:
                 seen = types.get(r.nip)
                 if seen is None or r.last_day > seen[0]:
                     types[r.nip] = (r.last_day, r.employment_type)
+        return grouped, types
+
+    def _render(
+        self,
+        conn: Connection,
+        head: dict[str, Any],
+        opd_code: str,
+        month: str,
+        closed: set[str],
+        tallies: dict[str, _Tally],
+        types: dict[str, tuple[date, str]],
+        names: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
         adjustments: dict[str, list[dict[str, Any]]] = {}
         if self._earliest_open(conn, closed) == month:
             adjustments = self._adjustments(conn, opd_code, tallies)
-        names = self._names(conn, list(tallies))
+        missing = [n for n in tallies if names is None or n not in names]
+        names = {**(names or {}), **self._names(conn, missing)} if missing else (names or {})
         employees = []
         for nip, t in tallies.items():
             employees.append(
@@ -385,6 +422,9 @@ class Recaps:
                     "absences": dict(sorted(t.absences.items())),
                     "single_punch_days": t.single,
                     "tpp_deduction_percent": round(min(100.0, max(0.0, t.tpp)), 2),
+                    "tpp_adjustment_percent": round(
+                        sum(a["tpp_delta_percent"] for a in adjustments.get(nip, [])), 2
+                    ),
                     "adjustments": adjustments.get(nip, []),
                 }
             )
