@@ -10,6 +10,8 @@
     hadir server adms-approve SERIAL [--network CIDR] [--timezone TZ] [--release-pending]
     hadir server recap|discipline|close-month|rebuild-ledger|import-punches|... (the ledger:
         see server/ledger_commands.py)
+    hadir server create-user USERNAME --role ROLE [--opd CODE] [--nip NIP] [--totp]
+    hadir server screenshots OUT_DIR | hadir server bench-console [--json]
 
 Sub-commands work on the database directly (the server may be running).
 Top-level imports stay light: FastAPI, SQLAlchemy and uvicorn load in ``run``.
@@ -148,6 +150,10 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 
     add_ledger_subcommands(sub, lambda p: _common(p, suppress=True))
 
+    from server.console.commands import add_console_commands
+
+    add_console_commands(sub, lambda parser: _common(parser, suppress=True))
+
 
 def _settings(args: argparse.Namespace) -> ServerSettings:
     from server.settings import settings_from_config
@@ -178,6 +184,10 @@ def _run(args: argparse.Namespace) -> int:
         except AdminTokenError as exc:
             raise CommandError(str(exc)) from None
         return 0
+    from server.console.commands import CONSOLE_ACTIONS, run_console_command
+
+    if action in CONSOLE_ACTIONS:
+        return run_console_command(action, args, settings)
     return _administer(action, args, settings)
 
 
@@ -444,7 +454,8 @@ COMMANDS = {
         "revoke-device, import-employees, admin-token, review-punches, audit-log, "
         "adms-devices, adms-approve, zk-pull, and the ledger: recap, discipline, "
         "close-month, rebuild-ledger, import-punches, import-absences, leave-*, "
-        "correction-*, seed-demo, bench-ledger)",
+        "correction-*, seed-demo, bench-ledger; the console: create-user, screenshots, "
+        "bench-console)",
         add_arguments=_add_arguments,
         run=_run,
     ),
