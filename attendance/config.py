@@ -52,8 +52,8 @@ class CameraSection:
 
 @dataclass(frozen=True)
 class DetectorSection:
-    backend: Literal["hog", "yunet"] = "hog"
-    yunet_model: str = setting("", doc="path to face_detection_yunet_2023mar.onnx")
+    backend: Literal["hog", "yunet"] = "yunet"
+    yunet_model: str = setting("", doc="path to a YuNet ONNX file; empty = the shipped one")
     detect_width: int = setting(320, min=80, max=1920)
     upsample: int = setting(0, min=0, max=2)
     min_confidence: float = setting(0.7, min=0.0, max=1.0)
@@ -102,6 +102,12 @@ class EnrollmentSection:
 
 @dataclass(frozen=True)
 class RecognitionSection:
+    # The face embedding model (recognition/modelinfo.py); templates of another
+    # model are kept but not matched.
+    model: str = setting(
+        "face-reidentification-retail-0095",
+        choices=("face-reidentification-retail-0095", "dlib_face_recognition_resnet_model_v1"),
+    )
     detector: DetectorSection = field(default_factory=DetectorSection)
     quality: QualitySection = field(default_factory=QualitySection)
     match: MatchSection = field(default_factory=MatchSection)

@@ -1,7 +1,9 @@
 """Face templates at rest: one row per sample, AES-256-GCM sealed.
 
-A template is 128 float32 little-endian (512 bytes, the dlib model). The
-sealed form is ``nonce(12) || ciphertext || tag(16)`` with the template id as
+A template is its model's float32 vector, little-endian: 256 values (1024
+bytes) for face-reidentification-retail-0095, 128 (512 bytes) for dlib's
+model; a model this build does not know may have 1-4096 values. The sealed
+form is ``nonce(12) || ciphertext || tag(16)`` with the template id as
 associated data. Vectors are never logged.
 """
 
@@ -23,9 +25,16 @@ from attendance.db import Database, StoreError
 from attendance.ids import format_utc, validate_nip
 from attendance.models import TEMPLATE_SOURCES, Employee, EmployeeOffice, FaceTemplate
 
-DIMENSIONS = 128
-DEFAULT_MODEL = "dlib_face_recognition_resnet_model_v1"
-DEFAULT_MODEL_VERSION = "1"
+DLIB_MODEL = "dlib_face_recognition_resnet_model_v1"
+REID_MODEL = "face-reidentification-retail-0095"
+#: Vector length of every model this build knows (recognition/modelinfo.py says the same).
+MODEL_DIMENSIONS = {DLIB_MODEL: 128, REID_MODEL: 256}
+MODEL_VERSIONS = {DLIB_MODEL: "1", REID_MODEL: "omz-2023.0"}
+#: Length of a dlib template (the default of ``add`` for callers that name no model).
+DIMENSIONS = MODEL_DIMENSIONS[DLIB_MODEL]
+MAX_DIMENSIONS = 4096
+DEFAULT_MODEL = DLIB_MODEL
+DEFAULT_MODEL_VERSION = MODEL_VERSIONS[DLIB_MODEL]
 
 Vector = npt.NDArray[np.float32]
 
@@ -46,10 +55,19 @@ class TemplateInfo:
     uploaded_at: str | None
 
 
-def as_template_vector(vector: npt.ArrayLike) -> Vector:
+def as_template_vector(vector: npt.ArrayLike, model: str = DEFAULT_MODEL) -> Vector:
+    """``vector`` as little-endian float32 of ``model``'s length, or TemplateError."""
     arr = np.asarray(vector)
-    if arr.shape != (DIMENSIONS,):
-        raise TemplateError(f"a face template has {DIMENSIONS} values, got shape {arr.shape}")
+    dim = MODEL_DIMENSIONS.get(model)
+    if dim is None:  # a model this build does not know: keep any sensible length
+        if arr.ndim != 1 or not 1 <= arr.shape[0] <= MAX_DIMENSIONS:
+            raise TemplateError(
+                f"a face template has 1-{MAX_DIMENSIONS} values, got shape {arr.shape}"
+            )
+    elif arr.shape != (dim,):
+        raise TemplateError(
+            f"a face template of model {model} has {dim} values, got shape {arr.shape}"
+        )
     if not np.issubdtype(arr.dtype, np.floating):
         raise TemplateError(f"a face template is floating point, got {arr.dtype}")
     out = arr.astype("<f4")
@@ -99,7 +117,7 @@ class TemplateStore:
             raise TemplateError(
                 f"template source must be one of {TEMPLATE_SOURCES}, got {source!r}"
             )
-        vec = as_template_vector(vector)
+        vec = as_template_vector(vector, model)
         tid = template_id or str(uuid.uuid4())
         try:
             uuid.UUID(tid)
@@ -129,16 +147,19 @@ class TemplateStore:
         return tid
 
     def all_for_scope(
-        self, opd_code: str | None, model: str = DEFAULT_MODEL
+        self, opd_code: str | None, model: str = DEFAULT_MODEL, version: str | None = None
     ) -> list[tuple[str, str, Vector]]:
-        """``(nip, template_id, vector)`` of active staff of ``opd_code`` plus people assigned
-        to it as an extra office; ``opd_code=None`` means every active person."""
+        """``(nip, template_id, vector)`` of ``model`` (and ``version`` when given) of
+        active staff of ``opd_code`` plus people assigned to it as an extra office;
+        ``opd_code=None`` means every active person."""
         query = (
             select(FaceTemplate.nip, FaceTemplate.id, FaceTemplate.sealed)
             .join(Employee, Employee.nip == FaceTemplate.nip)
             .where(Employee.active.is_(True), FaceTemplate.model == model)
             .order_by(FaceTemplate.nip, FaceTemplate.created_at)
         )
+        if version is not None:
+            query = query.where(FaceTemplate.model_version == version)
         if opd_code is not None:
             extra = select(EmployeeOffice.nip).where(EmployeeOffice.opd_code == opd_code)
             query = query.where(or_(Employee.opd_code == opd_code, Employee.nip.in_(extra)))

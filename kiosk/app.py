@@ -50,6 +50,7 @@ def build_engine(cfg: HadirConfig) -> FaceEngine:
 
     from kiosk.embedder import KioskModels
     from recognition.faces import FaceEngine, FaceModels, make_detector
+    from recognition.modelinfo import DLIB_NAME
     from recognition.quality import QualityParams
 
     det = cfg.recognition.detector
@@ -57,9 +58,15 @@ def build_engine(cfg: HadirConfig) -> FaceEngine:
         det.backend, det.yunet_model, det.detect_width, det.upsample, det.min_confidence
     )
     quality = QualityParams(**dataclasses.asdict(cfg.recognition.quality))
-    # The 68-point landmarks feed the liveness checks; the embedding runs in a
-    # helper process because dlib holds the GIL while it computes (kiosk.embedder).
-    models = cast(FaceModels, KioskModels(with_68=True))
+    # The 68-point landmarks feed the liveness checks. dlib's encoder holds the
+    # GIL while it computes, so it runs in a helper process (kiosk.embedder);
+    # OpenCV releases the GIL during the Intel model's forward pass, so that
+    # model runs in the frame worker's thread.
+    model = cfg.recognition.model
+    if model == DLIB_NAME:
+        models = cast(FaceModels, KioskModels(with_68=True))
+    else:
+        models = FaceModels(with_68=True, model=model)
     return FaceEngine(detector, models, quality)
 
 
@@ -280,7 +287,13 @@ def build_kiosk(
         holder = GalleryHolder()
         scope = cfg.device.opd_code if cfg.recognition.match.gallery_scope == "opd" else None
         params = MatchParams(**dataclasses.asdict(cfg.recognition.match))
-        loader = GalleryLoader(store, holder, scope, mean_templates=params.mean_template)
+        loader = GalleryLoader(
+            store,
+            holder,
+            scope,
+            mean_templates=params.mean_template,
+            model=(engine.models.model_name, engine.models.model_version),
+        )
         loader.reload()
         liveness = LivenessParams(**dataclasses.asdict(cfg.recognition.liveness))
         recognizer = EngineRecognizer(

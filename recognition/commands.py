@@ -24,7 +24,22 @@ def _engine_args(parser: argparse.ArgumentParser) -> None:
     add_config_argument(parser)
     parser.add_argument("--detector", choices=("hog", "yunet"), help="override the config")
     parser.add_argument("--yunet-model", help="YuNet ONNX file (with --detector yunet)")
+    parser.add_argument(
+        "--model",
+        choices=("face-reidentification-retail-0095", "dlib_face_recognition_resnet_model_v1"),
+        help="override [recognition] model",
+    )
+    parser.add_argument(
+        "--no-mirror",
+        action="store_true",
+        help="Intel model: embed the crop alone, not crop + mirrored crop (experiment)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _model(args: argparse.Namespace) -> str:
+    """The embedding model: ``--model`` or ``[recognition] model``."""
+    return str(args.model or config_from_args(args).recognition.model)
 
 
 def _settings(args: argparse.Namespace) -> tuple[Any, Any]:
@@ -100,7 +115,14 @@ def _run_evaluate(args: argparse.Namespace) -> int:
             )
         except ValueError as exc:
             raise CommandError(f"--threshold: {exc}") from None
-    settings = PipelineSettings(det.backend, det.yunet_model, det.detect_width, det.upsample)
+    settings = PipelineSettings(
+        det.backend,
+        det.yunet_model,
+        det.detect_width,
+        det.upsample,
+        model=_model(args),
+        mirror=not args.no_mirror,
+    )
     try:
         data = embed_dataset(
             args.dir,
@@ -115,6 +137,8 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     )
     out["dataset"] = str(args.dir)
     out["detector"] = det.backend
+    out["model"] = settings.model
+    out["mirror"] = settings.mirror
     if args.json:
         print(_json(out))
         return 0
@@ -185,14 +209,19 @@ def _run_bench(args: argparse.Namespace) -> int:
     try:
         engine = FaceEngine(
             make_detector(det.backend, det.yunet_model, det.detect_width, det.upsample, 0.7),
-            FaceModels(),
+            FaceModels(model=_model(args), mirror=not args.no_mirror),
         )
     except ModelError as exc:
         raise CommandError(str(exc)) from None
+    info = engine.models.info
     rng = np.random.default_rng(0)
-    vectors = rng.standard_normal((1000, 128)).astype(np.float32) * 0.1
+    vectors = rng.standard_normal((1000, info.dim)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     gallery = Gallery.build(
-        [Template(f"p{i // 2}", v, template_id=str(i)) for i, v in enumerate(vectors)]
+        [Template(f"p{i // 2}", v, str(i), info.name, info.version) for i, v in enumerate(vectors)],
+        None,
+        info.name,
+        info.version,
     )
     try:
         out = run_bench(
@@ -205,6 +234,7 @@ def _run_bench(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise CommandError(str(exc)) from None
     out["detector"] = det.backend
+    out["model"] = info.name
     if args.json:
         print(_json(out))
         return 0

@@ -20,7 +20,7 @@ from enum import StrEnum
 import numpy as np
 
 from recognition.faces import FaceResult, FloatArray
-from recognition.gallery import MODEL_NAME, MODEL_VERSION, Gallery
+from recognition.gallery import Gallery
 from recognition.quality import yaw_from_landmarks
 
 
@@ -133,8 +133,8 @@ class EnrollmentSession:
 
     @property
     def model(self) -> tuple[str, str]:
-        """Model name and version every template of this session carries."""
-        return MODEL_NAME, MODEL_VERSION
+        """Model name and version every template of this session carries (the gallery's)."""
+        return self.gallery.model_name, self.gallery.model_version
 
 
 def _nearest_other(gallery: Gallery, vec: FloatArray, person_id: str) -> tuple[str | None, float]:
