@@ -99,8 +99,8 @@ class TemplateStore:
         self,
         nip: str,
         vector: npt.ArrayLike,
-        model: str = DEFAULT_MODEL,
-        version: str = DEFAULT_MODEL_VERSION,
+        model: str | None = None,
+        version: str | None = None,
         quality: float = 1.0,
         source: str = "kiosk",
         *,
@@ -111,7 +111,14 @@ class TemplateStore:
         """Store one sample; with ``template_id`` (from the server) it is an idempotent upsert.
 
         ``uploaded`` defaults to True for ``source="server"`` and False for kiosk samples.
+        Without ``model`` the known model of the vector's length is meant (128: dlib's,
+        256: face-reidentification-retail-0095), with that model's version.
         """
+        if model is None:
+            length = int(np.size(vector))
+            model = next((m for m, d in MODEL_DIMENSIONS.items() if d == length), DEFAULT_MODEL)
+        if version is None:
+            version = MODEL_VERSIONS.get(model, DEFAULT_MODEL_VERSION)
         validate_nip(nip)
         if source not in TEMPLATE_SOURCES:
             raise TemplateError(
@@ -200,6 +207,48 @@ class TemplateStore:
                 select(FaceTemplate.nip, func.count()).group_by(FaceTemplate.nip)
             ).all()
         return {nip: int(n) for nip, n in rows}
+
+    def coverage(self) -> dict[str, dict[str, int]]:
+        """Per home OPD of active staff: ``{"people": n, "<model>": people with a
+        template of that model, ...}`` (what ``hadir templates status`` shows)."""
+        with self._db.read() as conn:
+            staff = conn.execute(
+                select(Employee.opd_code, func.count())
+                .where(Employee.active.is_(True))
+                .group_by(Employee.opd_code)
+            ).all()
+            by_model = conn.execute(
+                select(
+                    Employee.opd_code, FaceTemplate.model, func.count(func.distinct(Employee.nip))
+                )
+                .join(FaceTemplate, FaceTemplate.nip == Employee.nip)
+                .where(Employee.active.is_(True))
+                .group_by(Employee.opd_code, FaceTemplate.model)
+            ).all()
+        out: dict[str, dict[str, int]] = {opd: {"people": int(n)} for opd, n in staff}
+        for opd, model, n in by_model:
+            out.setdefault(opd, {"people": 0})[model] = int(n)
+        return dict(sorted(out.items()))
+
+    def count_of_model(self, nip: str, model: str) -> int:
+        """Templates of ``model`` one person has."""
+        with self._db.read() as conn:
+            n = conn.execute(
+                select(func.count())
+                .select_from(FaceTemplate)
+                .where(FaceTemplate.nip == nip, FaceTemplate.model == model)
+            ).scalar_one()
+        return int(n)
+
+    def delete_model(self, model: str) -> list[str]:
+        """Delete every template of ``model``; returns their ids."""
+        with self._db.write() as conn:
+            ids = [
+                str(t)
+                for (t,) in conn.execute(select(FaceTemplate.id).where(FaceTemplate.model == model))
+            ]
+            conn.execute(delete(FaceTemplate).where(FaceTemplate.model == model))
+        return ids
 
     def pending_upload(self, limit: int = 500) -> list[tuple[TemplateInfo, Vector]]:
         """Kiosk-enrolled samples the server has not accepted yet."""

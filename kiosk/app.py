@@ -70,6 +70,26 @@ def build_engine(cfg: HadirConfig) -> FaceEngine:
     return FaceEngine(detector, models, quality)
 
 
+def attach_migration(
+    cfg: HadirConfig, store: Store, recognizer: EngineRecognizer, engine: FaceEngine
+) -> None:
+    """``[recognition.migration]``: punches of the old model teach the new one."""
+    from kiosk.migration import MigratedTemplates
+    from recognition.embedding import ReidEmbedder
+    from recognition.migration import MigrationParams, TemplateMigrator
+
+    params = MigrationParams(**dataclasses.asdict(cfg.recognition.migration))
+    if not params.target_model or params.target_model == engine.models.model_name:
+        return
+    migrator = TemplateMigrator(ReidEmbedder(), params)
+    sink = MigratedTemplates(
+        store, (migrator.info.name, migrator.info.version), params.max_templates
+    )
+    recognizer.migrator = migrator
+    recognizer.on_migrate = sink.add
+    log.info("model migration on: punches add %s templates", migrator.info.name)
+
+
 def close_engine(engine: FaceEngine) -> None:
     """Stop the engine's embedding helper process (if it has one)."""
     close = getattr(engine.models, "close", None)
@@ -299,6 +319,7 @@ def build_kiosk(
         recognizer = EngineRecognizer(
             engine, holder, params, liveness, review_wait_seconds=cfg.kiosk.review_wait_seconds
         )
+        attach_migration(cfg, store, recognizer, engine)
 
         camera = CameraMonitor()
         grabber = LatestFrameGrabber(

@@ -30,9 +30,9 @@ def _engine_args(parser: argparse.ArgumentParser) -> None:
         help="override [recognition] model",
     )
     parser.add_argument(
-        "--no-mirror",
+        "--mirror",
         action="store_true",
-        help="Intel model: embed the crop alone, not crop + mirrored crop (experiment)",
+        help="Intel model: average the crop's and its mirror image's embeddings (experiment)",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
@@ -121,7 +121,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
         det.detect_width,
         det.upsample,
         model=_model(args),
-        mirror=not args.no_mirror,
+        mirror=args.mirror,
     )
     try:
         data = embed_dataset(
@@ -209,7 +209,7 @@ def _run_bench(args: argparse.Namespace) -> int:
     try:
         engine = FaceEngine(
             make_detector(det.backend, det.yunet_model, det.detect_width, det.upsample, 0.7),
-            FaceModels(model=_model(args), mirror=not args.no_mirror),
+            FaceModels(model=_model(args), mirror=args.mirror),
         )
     except ModelError as exc:
         raise CommandError(str(exc)) from None

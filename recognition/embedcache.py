@@ -39,7 +39,7 @@ class PipelineSettings:
     # The embedding model (recognition.modelinfo) and, for the Intel model,
     # whether the mirrored crop is averaged in (part of what a vector means).
     model: str = DEFAULT_MODEL
-    mirror: bool = True
+    mirror: bool = False
 
     @property
     def dim(self) -> int:

@@ -51,11 +51,12 @@ class EnrollmentParams:
     """Mirrors ``[recognition.enrollment]`` of config.toml (same field names)."""
 
     samples: int = 5
-    duplicate_threshold: float = 0.45
-    # Two samples of one person farther apart than this mean someone else stepped in.
-    max_self_distance: float = 0.55
+    duplicate_threshold: float = 0.80
+    # Two samples of one person farther apart than this mean someone else stepped in
+    # (face-reidentification-retail-0095 distances; dlib's were about half: 0.55).
+    max_self_distance: float = 1.0
     # A sample this close to an earlier one adds nothing (same frame twice).
-    min_sample_spacing: float = 0.015
+    min_sample_spacing: float = 0.03
 
 
 @dataclass(frozen=True)

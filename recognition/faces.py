@@ -215,7 +215,7 @@ class FaceModels:
         with_68: bool = False,
         paths: Mapping[str, Path] | None = None,
         model: str = DEFAULT_MODEL,
-        mirror: bool = True,
+        mirror: bool = False,
         model_path: Path | None = None,
     ) -> None:
         import dlib

@@ -117,7 +117,7 @@ def test_damaged_or_missing_model_file_is_refused(tmp_path: Path) -> None:
 
 
 def test_embedding_of_an_aligned_crop_is_a_unit_256_vector() -> None:
-    embedder = ReidEmbedder()
+    embedder = ReidEmbedder(mirror=True)
     rng = np.random.default_rng(0)
     crop = rng.integers(0, 255, (128, 128, 3), dtype=np.uint8)
     vec = embedder.embed_crop(crop)
@@ -127,7 +127,7 @@ def test_embedding_of_an_aligned_crop_is_a_unit_256_vector() -> None:
     mirrored = np.asarray(cv2.flip(crop, 1), dtype=np.uint8)
     diff = embedder.embed_crop(mirrored).astype(np.float64) - vec.astype(np.float64)
     assert float(np.abs(diff).max()) < 1e-5
-    single = ReidEmbedder(mirror=False)
+    single = ReidEmbedder()  # the default: the crop alone
     assert float(np.linalg.norm(single.embed_crop(crop) - vec)) > 1e-3
 
 
