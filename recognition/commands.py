@@ -72,6 +72,14 @@ def _evaluate_args(parser: argparse.ArgumentParser) -> None:
         help="also run N-1 more splits (seeds seed+1...) and report each and their pool",
     )
     parser.add_argument("--threshold", type=float, help="override the match threshold")
+    parser.add_argument(
+        "--same-person",
+        action="append",
+        default=[],
+        metavar="A=B",
+        help="count folders A and B as one identity (a dataset's known label error, "
+        "e.g. lfw-dev's Joseph_Blatter=Sepp_Blatter); repeatable",
+    )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--no-cache", action="store_true", help="do not reuse embeddings")
     _engine_args(parser)
@@ -132,9 +140,18 @@ def _run_evaluate(args: argparse.Namespace) -> int:
         )
     except (FileNotFoundError, ValueError, ModelError) as exc:
         raise CommandError(str(exc)) from None
+    aliases: dict[str, str] = {}
+    for pair in args.same_person:
+        a, sep, b = pair.partition("=")
+        if not sep or not a or not b:
+            raise CommandError(f"--same-person expects A=B, got {pair!r}")
+        aliases[a] = b
+    if aliases:
+        data = replace(data, persons=[aliases.get(p, p) for p in data.persons])
     out = report(
         data, EvalSettings(args.gallery_per_person, args.folds, args.seed), params, args.repeats
     )
+    out["same_person"] = sorted(f"{a}={b}" for a, b in aliases.items())
     out["dataset"] = str(args.dir)
     out["detector"] = det.backend
     out["model"] = settings.model
