@@ -81,6 +81,14 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("file", type=Path)
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
+    p = sub.add_parser(
+        "drop-templates",
+        help="delete every face template of an embedding model, on the server and (through "
+        "the change feed) on every kiosk",
+    )
+    _common(p, suppress=True)
+    p.add_argument("--model", required=True, help="model name, e.g. the old dlib model")
+
     p = sub.add_parser("admin-token", help="print the admin API token (created if absent)")
     _common(p, suppress=True)
 
@@ -169,6 +177,12 @@ def _administer(action: str, args: argparse.Namespace, settings: ServerSettings)
                 for err in result["errors"]:
                     print(f"{args.file}:{err['line']}: {err['error']}")
             return 1 if result["errors"] else 0
+        if action == "drop-templates":
+            from server.template_admin import drop_model_templates
+
+            count = drop_model_templates(db, args.model, now)
+            print(f"deleted {count} templates of model {args.model}; kiosks follow the feed")
+            return 0
         raise CommandError(f"unknown sub-command {action!r}")
     except ApiError as exc:
         raise CommandError(exc.detail) from None
