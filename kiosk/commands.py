@@ -17,7 +17,7 @@ from hadir.command import (
     add_data_dir_argument,
     config_from_args,
 )
-from kiosk.enroll_photos import ENROLL_COMMAND
+from kiosk.enroll_photos import ENROLL_COMMAND, ENROLL_FOLDER_COMMAND
 
 
 def _offscreen_without_display() -> None:
@@ -208,6 +208,7 @@ def _lookalike_run(args: argparse.Namespace) -> int:
 
 COMMANDS: dict[str, Command] = {
     "enroll": ENROLL_COMMAND,
+    "enroll-photos": ENROLL_FOLDER_COMMAND,
     "kiosk": Command("run the attendance kiosk (PySide6)", _kiosk_args, _kiosk_run),
     "fingerprint-enroll": Command(
         "enroll an employee's finger into the kiosk's fingerprint module",

@@ -65,7 +65,7 @@ def test_enroll_reports_each_file_and_stores_the_good_ones(
     assert lines[3] == "two.png: two faces"
     assert lines[4] == "tiny.png: too small"
     assert lines[5] == "blank.png: no face"
-    assert lines[6] == f"2 of 6 photos enrolled for NIP {NIP_A}"
+    assert lines[6] == "2 of 6 photos enrolled"
 
     with Store.open(data, device_id="kiosk-01") as store:
         infos = store.templates.info(NIP_A)
@@ -86,3 +86,36 @@ def test_enroll_reports_each_file_and_stores_the_good_ones(
     # Consent is required.
     with pytest.raises(SystemExit):
         main([*base, NIP_A, str(photos["a1"])])
+
+
+def test_enroll_photos_takes_a_folder_named_by_nip(
+    photos: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "kiosk"
+    with Store.open(data, device_id="kiosk-01") as store:
+        store.employees.upsert(EmployeeRecord(NIP_A, "Siti Aminah", "DISKOMINFO", "PNS"))
+        store.employees.upsert(EmployeeRecord(NIP_B, "Budi Santoso", "DISKOMINFO", "PNS"))
+    folder = tmp_path / "opd"
+    folder.mkdir()
+    for name, target in (
+        (f"{NIP_A}.png", "a1"),
+        (f"{NIP_A}_2.png", "a2"),
+        (f"{NIP_B}.png", "a1"),  # A's face filed under B: a duplicate of A
+        (f"{GHOST}.png", "b1"),
+        ("scan-17.png", "b1"),
+        (f"{NIP_B}_2.png", "blank"),
+    ):
+        (folder / name).write_bytes(photos[target].read_bytes())
+    (folder / "README.txt").write_text("not a photo", encoding="utf-8")
+    base = ["enroll-photos", "--data-dir", str(data), str(folder), "--consent", "OPD letter 7"]
+    assert main(base) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "scan-17.png: unknown NIP (the file name is not an 18-digit NIP)" in lines
+    assert f"{NIP_A}.png: enrolled" in lines and f"{NIP_A}_2.png: enrolled" in lines
+    assert any(line.startswith(f"{NIP_B}.png: duplicate of NIP {NIP_A} (") for line in lines)
+    assert f"{NIP_B}_2.png: no face" in lines
+    assert f"{GHOST}.png: unknown NIP {GHOST}" in lines
+    assert lines[-1] == "2 of 6 photos enrolled"
+    with Store.open(data, device_id="kiosk-01") as store:
+        assert len(store.templates.info(NIP_A)) == 2 and store.templates.info(NIP_B) == []
+        assert store.audit.recent(1)[0]["detail"] == "photos: 2 samples; consent: OPD letter 7"
