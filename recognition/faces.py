@@ -4,11 +4,12 @@ Everything heavy (dlib models, the YuNet network) lives in objects built once
 by a composition root and passed in; nothing is loaded at import time.
 Images enter as RGB uint8 (see :func:`recognition.images.to_rgb`).
 
-Speed notes (2-core x86, dlib-bin without BLAS): HOG detection runs on a copy
-resized to ``detect_width`` (320 px by default, ~10 ms) instead of the full
-frame with upsampling (~130 ms at 640x480); the 5-point landmarks cost about
-1 ms; the 128-d embedding about 80-100 ms and is computed only for a face
-that passed the quality gate.
+Speed notes (2-core x86): detection runs on a copy resized to
+``detect_width`` (320 px by default; YuNet or dlib's HOG, ~10 ms) instead of
+the full frame with upsampling (~130 ms at 640x480); dlib's 5-point landmarks
+cost about 1 ms; the embedding (face-reidentification-retail-0095 through
+``cv2.dnn``, ~16 ms a face on one quiet core; dlib's 128-d encoder 80-100 ms)
+is computed only for a face that passed the quality gate.
 """
 
 from __future__ import annotations
