@@ -14,6 +14,7 @@ import sys
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
+from attendance.templates_cmd import TEMPLATES_COMMAND
 from hadir.command import (
     Command,
     CommandError,
@@ -321,6 +322,7 @@ COMMANDS: dict[str, Command] = {
         lambda p: _common(p, json_flag=True),
         _purge_run,
     ),
+    "templates": TEMPLATES_COMMAND,
     "bench-store": Command(
         "benchmark punch recording and a store of a million punches", _bench_args, _bench_run
     ),

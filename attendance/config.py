@@ -52,8 +52,8 @@ class CameraSection:
 
 @dataclass(frozen=True)
 class DetectorSection:
-    backend: Literal["hog", "yunet"] = "hog"
-    yunet_model: str = setting("", doc="path to face_detection_yunet_2023mar.onnx")
+    backend: Literal["hog", "yunet"] = "yunet"
+    yunet_model: str = setting("", doc="path to a YuNet ONNX file; empty = the shipped one")
     detect_width: int = setting(320, min=80, max=1920)
     upsample: int = setting(0, min=0, max=2)
     min_confidence: float = setting(0.7, min=0.0, max=1.0)
@@ -72,11 +72,11 @@ class QualitySection:
 
 @dataclass(frozen=True)
 class MatchSection:
-    threshold: float = setting(0.50, min=0.0, max=2.0)
-    review_threshold: float = setting(0.58, min=0.0, max=2.0)
-    min_margin: float = setting(0.02, min=0.0, max=2.0)
-    max_cohort_ratio: float = setting(0.74, min=0.0, max=10.0)
-    max_runner_up_ratio: float = setting(0.80, min=0.0, max=10.0)
+    threshold: float = setting(0.94, min=0.0, max=2.0)
+    review_threshold: float = setting(1.02, min=0.0, max=2.0)
+    min_margin: float = setting(0.0, min=0.0, max=2.0)
+    max_cohort_ratio: float = setting(0.78, min=0.0, max=10.0)
+    max_runner_up_ratio: float = setting(10.0, min=0.0, max=10.0)
     mean_template: bool = True
     frames_required: int = setting(3, min=1, max=30)
     track_timeout_seconds: float = setting(1.0, min=0.1, max=10.0)
@@ -97,16 +97,32 @@ class LivenessSection:
 @dataclass(frozen=True)
 class EnrollmentSection:
     samples: int = setting(5, min=1, max=20)
-    duplicate_threshold: float = setting(0.45, min=0.0, max=2.0)
+    duplicate_threshold: float = setting(0.80, min=0.0, max=2.0)
+
+
+@dataclass(frozen=True)
+class MigrationSection:
+    target_model: str = setting(
+        "", choices=("", "face-reidentification-retail-0095"), doc="empty = no migration"
+    )
+    max_distance: float = setting(0.40, min=0.0, max=2.0)
+    max_templates: int = setting(3, min=1, max=20)
 
 
 @dataclass(frozen=True)
 class RecognitionSection:
+    # The face embedding model (recognition/modelinfo.py); templates of another
+    # model are kept but not matched.
+    model: str = setting(
+        "face-reidentification-retail-0095",
+        choices=("face-reidentification-retail-0095", "dlib_face_recognition_resnet_model_v1"),
+    )
     detector: DetectorSection = field(default_factory=DetectorSection)
     quality: QualitySection = field(default_factory=QualitySection)
     match: MatchSection = field(default_factory=MatchSection)
     liveness: LivenessSection = field(default_factory=LivenessSection)
     enrollment: EnrollmentSection = field(default_factory=EnrollmentSection)
+    migration: MigrationSection = field(default_factory=MigrationSection)
 
 
 @dataclass(frozen=True)

@@ -69,11 +69,11 @@ class MatchParams:
     gallery's scope filter from it; the decision itself does not use it.
     """
 
-    threshold: float = 0.50
-    review_threshold: float = 0.58
-    min_margin: float = 0.02
-    max_cohort_ratio: float = 0.74
-    max_runner_up_ratio: float = 0.80
+    threshold: float = 0.94
+    review_threshold: float = 1.02
+    min_margin: float = 0.0
+    max_cohort_ratio: float = 0.78
+    max_runner_up_ratio: float = 10.0
     mean_template: bool = True
     frames_required: int = 3
     track_timeout_seconds: float = 1.0

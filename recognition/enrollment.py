@@ -20,7 +20,7 @@ from enum import StrEnum
 import numpy as np
 
 from recognition.faces import FaceResult, FloatArray
-from recognition.gallery import MODEL_NAME, MODEL_VERSION, Gallery
+from recognition.gallery import Gallery
 from recognition.quality import yaw_from_landmarks
 
 
@@ -51,11 +51,13 @@ class EnrollmentParams:
     """Mirrors ``[recognition.enrollment]`` of config.toml (same field names)."""
 
     samples: int = 5
-    duplicate_threshold: float = 0.45
-    # Two samples of one person farther apart than this mean someone else stepped in.
-    max_self_distance: float = 0.55
+    duplicate_threshold: float = 0.80
+    # Two samples of one person farther apart than this mean someone else stepped in
+    # (face-reidentification-retail-0095 distances: a small face turned left and
+    # right measured up to 1.00 apart, different people mostly 1.2-1.45; dlib: 0.55).
+    max_self_distance: float = 1.15
     # A sample this close to an earlier one adds nothing (same frame twice).
-    min_sample_spacing: float = 0.015
+    min_sample_spacing: float = 0.03
 
 
 @dataclass(frozen=True)
@@ -133,8 +135,8 @@ class EnrollmentSession:
 
     @property
     def model(self) -> tuple[str, str]:
-        """Model name and version every template of this session carries."""
-        return MODEL_NAME, MODEL_VERSION
+        """Model name and version every template of this session carries (the gallery's)."""
+        return self.gallery.model_name, self.gallery.model_version
 
 
 def _nearest_other(gallery: Gallery, vec: FloatArray, person_id: str) -> tuple[str | None, float]:

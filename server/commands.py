@@ -89,6 +89,14 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("file", type=Path)
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
+    p = sub.add_parser(
+        "drop-templates",
+        help="delete every face template of an embedding model, on the server and (through "
+        "the change feed) on every kiosk",
+    )
+    _common(p, suppress=True)
+    p.add_argument("--model", required=True, help="model name, e.g. the old dlib model")
+
     p = sub.add_parser("admin-token", help="print the admin API token (created if absent)")
     _common(p, suppress=True)
 
@@ -289,6 +297,14 @@ def _administer(action: str, args: argparse.Namespace, settings: ServerSettings)
             return _zk_pull(args, settings, db)
         if action in ("adms-devices", "adms-approve"):
             return _adms(action, args, settings, db)
+        if action == "drop-templates":
+            from server.template_admin import drop_model_templates
+            from server.trust import load_server_keys
+
+            keys = load_server_keys(settings.server_key_dir, db)
+            count = drop_model_templates(db, keys, args.model, now)
+            print(f"deleted {count} templates of model {args.model}; kiosks follow the feed")
+            return 0
         raise CommandError(f"unknown sub-command {action!r}")
     except ApiError as exc:
         raise CommandError(exc.detail) from None
