@@ -1,7 +1,9 @@
 """Face templates at rest: one row per sample, AES-256-GCM sealed.
 
-A template is 128 float32 little-endian (512 bytes, the dlib model). The
-sealed form is ``nonce(12) || ciphertext || tag(16)`` with the template id as
+A template is its model's float32 vector, little-endian: 256 values (1024
+bytes) for face-reidentification-retail-0095, 128 (512 bytes) for dlib's
+model; a model this build does not know may have 1-4096 values. The sealed
+form is ``nonce(12) || ciphertext || tag(16)`` with the template id as
 associated data. Vectors are never logged.
 """
 
@@ -23,9 +25,16 @@ from attendance.db import Database, StoreError
 from attendance.ids import format_utc, validate_nip
 from attendance.models import TEMPLATE_SOURCES, Employee, EmployeeOffice, FaceTemplate
 
-DIMENSIONS = 128
-DEFAULT_MODEL = "dlib_face_recognition_resnet_model_v1"
-DEFAULT_MODEL_VERSION = "1"
+DLIB_MODEL = "dlib_face_recognition_resnet_model_v1"
+REID_MODEL = "face-reidentification-retail-0095"
+#: Vector length of every model this build knows (recognition/modelinfo.py says the same).
+MODEL_DIMENSIONS = {DLIB_MODEL: 128, REID_MODEL: 256}
+MODEL_VERSIONS = {DLIB_MODEL: "1", REID_MODEL: "omz-2023.0"}
+#: Length of a dlib template (the default of ``add`` for callers that name no model).
+DIMENSIONS = MODEL_DIMENSIONS[DLIB_MODEL]
+MAX_DIMENSIONS = 4096
+DEFAULT_MODEL = DLIB_MODEL
+DEFAULT_MODEL_VERSION = MODEL_VERSIONS[DLIB_MODEL]
 
 Vector = npt.NDArray[np.float32]
 
@@ -46,10 +55,19 @@ class TemplateInfo:
     uploaded_at: str | None
 
 
-def as_template_vector(vector: npt.ArrayLike) -> Vector:
+def as_template_vector(vector: npt.ArrayLike, model: str = DEFAULT_MODEL) -> Vector:
+    """``vector`` as little-endian float32 of ``model``'s length, or TemplateError."""
     arr = np.asarray(vector)
-    if arr.shape != (DIMENSIONS,):
-        raise TemplateError(f"a face template has {DIMENSIONS} values, got shape {arr.shape}")
+    dim = MODEL_DIMENSIONS.get(model)
+    if dim is None:  # a model this build does not know: keep any sensible length
+        if arr.ndim != 1 or not 1 <= arr.shape[0] <= MAX_DIMENSIONS:
+            raise TemplateError(
+                f"a face template has 1-{MAX_DIMENSIONS} values, got shape {arr.shape}"
+            )
+    elif arr.shape != (dim,):
+        raise TemplateError(
+            f"a face template of model {model} has {dim} values, got shape {arr.shape}"
+        )
     if not np.issubdtype(arr.dtype, np.floating):
         raise TemplateError(f"a face template is floating point, got {arr.dtype}")
     out = arr.astype("<f4")
@@ -93,8 +111,8 @@ class TemplateStore:
         self,
         nip: str,
         vector: npt.ArrayLike,
-        model: str = DEFAULT_MODEL,
-        version: str = DEFAULT_MODEL_VERSION,
+        model: str | None = None,
+        version: str | None = None,
         quality: float = 1.0,
         source: str = "kiosk",
         *,
@@ -105,13 +123,20 @@ class TemplateStore:
         """Store one sample; with ``template_id`` (from the server) it is an idempotent upsert.
 
         ``uploaded`` defaults to True for ``source="server"`` and False for kiosk samples.
+        Without ``model`` the known model of the vector's length is meant (128: dlib's,
+        256: face-reidentification-retail-0095), with that model's version.
         """
+        if model is None:
+            length = int(np.size(vector))
+            model = next((m for m, d in MODEL_DIMENSIONS.items() if d == length), DEFAULT_MODEL)
+        if version is None:
+            version = MODEL_VERSIONS.get(model, DEFAULT_MODEL_VERSION)
         validate_nip(nip)
         if source not in TEMPLATE_SOURCES:
             raise TemplateError(
                 f"template source must be one of {TEMPLATE_SOURCES}, got {source!r}"
             )
-        vec = as_template_vector(vector)
+        vec = as_template_vector(vector, model)
         tid = template_id or str(uuid.uuid4())
         try:
             uuid.UUID(tid)
@@ -141,16 +166,19 @@ class TemplateStore:
         return tid
 
     def all_for_scope(
-        self, opd_code: str | None, model: str = DEFAULT_MODEL
+        self, opd_code: str | None, model: str = DEFAULT_MODEL, version: str | None = None
     ) -> list[tuple[str, str, Vector]]:
-        """``(nip, template_id, vector)`` of active staff of ``opd_code`` plus people assigned
-        to it as an extra office; ``opd_code=None`` means every active person."""
+        """``(nip, template_id, vector)`` of ``model`` (and ``version`` when given) of
+        active staff of ``opd_code`` plus people assigned to it as an extra office;
+        ``opd_code=None`` means every active person."""
         query = (
             select(FaceTemplate.nip, FaceTemplate.id, FaceTemplate.sealed)
             .join(Employee, Employee.nip == FaceTemplate.nip)
             .where(Employee.active.is_(True), FaceTemplate.model == model)
             .order_by(FaceTemplate.nip, FaceTemplate.created_at)
         )
+        if version is not None:
+            query = query.where(FaceTemplate.model_version == version)
         if opd_code is not None:
             extra = select(EmployeeOffice.nip).where(EmployeeOffice.opd_code == opd_code)
             query = query.where(or_(Employee.opd_code == opd_code, Employee.nip.in_(extra)))
@@ -191,6 +219,48 @@ class TemplateStore:
                 select(FaceTemplate.nip, func.count()).group_by(FaceTemplate.nip)
             ).all()
         return {nip: int(n) for nip, n in rows}
+
+    def coverage(self) -> dict[str, dict[str, int]]:
+        """Per home OPD of active staff: ``{"people": n, "<model>": people with a
+        template of that model, ...}`` (what ``hadir templates status`` shows)."""
+        with self._db.read() as conn:
+            staff = conn.execute(
+                select(Employee.opd_code, func.count())
+                .where(Employee.active.is_(True))
+                .group_by(Employee.opd_code)
+            ).all()
+            by_model = conn.execute(
+                select(
+                    Employee.opd_code, FaceTemplate.model, func.count(func.distinct(Employee.nip))
+                )
+                .join(FaceTemplate, FaceTemplate.nip == Employee.nip)
+                .where(Employee.active.is_(True))
+                .group_by(Employee.opd_code, FaceTemplate.model)
+            ).all()
+        out: dict[str, dict[str, int]] = {opd: {"people": int(n)} for opd, n in staff}
+        for opd, model, n in by_model:
+            out.setdefault(opd, {"people": 0})[model] = int(n)
+        return dict(sorted(out.items()))
+
+    def count_of_model(self, nip: str, model: str) -> int:
+        """Templates of ``model`` one person has."""
+        with self._db.read() as conn:
+            n = conn.execute(
+                select(func.count())
+                .select_from(FaceTemplate)
+                .where(FaceTemplate.nip == nip, FaceTemplate.model == model)
+            ).scalar_one()
+        return int(n)
+
+    def delete_model(self, model: str) -> list[str]:
+        """Delete every template of ``model``; returns their ids."""
+        with self._db.write() as conn:
+            ids = [
+                str(t)
+                for (t,) in conn.execute(select(FaceTemplate.id).where(FaceTemplate.model == model))
+            ]
+            conn.execute(delete(FaceTemplate).where(FaceTemplate.model == model))
+        return ids
 
     def pending_upload(self, limit: int = 500) -> list[tuple[TemplateInfo, Vector]]:
         """Kiosk-enrolled samples the server has not accepted yet."""

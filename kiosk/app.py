@@ -49,15 +49,42 @@ def build_engine(cfg: HadirConfig) -> FaceEngine:
 
     from kiosk.embedder import KioskModels
     from recognition.faces import FaceEngine, FaceModels, make_detector
+    from recognition.modelinfo import DLIB_NAME
 
     det = cfg.recognition.detector
     detector = make_detector(
         det.backend, det.yunet_model, det.detect_width, det.upsample, det.min_confidence
     )
-    # The 68-point landmarks feed the liveness checks; the embedding runs in a
-    # helper process because dlib holds the GIL while it computes (kiosk.embedder).
-    models = cast(FaceModels, KioskModels(with_68=True))
+    # The 68-point landmarks feed the liveness checks. dlib's encoder holds the
+    # GIL while it computes, so it runs in a helper process (kiosk.embedder);
+    # OpenCV releases the GIL during the Intel model's forward pass, so that
+    # model runs in the frame worker's thread.
+    model = cfg.recognition.model
+    if model == DLIB_NAME:
+        models = cast(FaceModels, KioskModels(with_68=True))
+    else:
+        models = FaceModels(with_68=True, model=model)
     return FaceEngine(detector, models, cfg.recognition.quality)
+
+
+def attach_migration(
+    cfg: HadirConfig, store: Store, recognizer: EngineRecognizer, engine: FaceEngine
+) -> None:
+    """``[recognition.migration]``: punches of the old model teach the new one."""
+    from kiosk.migration import MigratedTemplates
+    from recognition.embedding import ReidEmbedder
+    from recognition.migration import TemplateMigrator
+
+    params = cfg.recognition.migration
+    if not params.target_model or params.target_model == engine.models.model_name:
+        return
+    migrator = TemplateMigrator(ReidEmbedder(), params)
+    sink = MigratedTemplates(
+        store, (migrator.info.name, migrator.info.version), params.max_templates
+    )
+    recognizer.migrator = migrator
+    recognizer.on_migrate = sink.add
+    log.info("model migration on: punches add %s templates", migrator.info.name)
 
 
 def close_engine(engine: FaceEngine) -> None:
@@ -274,12 +301,19 @@ def build_kiosk(
         holder = GalleryHolder()
         scope = cfg.device.opd_code if cfg.recognition.match.gallery_scope == "opd" else None
         params = cfg.recognition.match
-        loader = GalleryLoader(store, holder, scope, mean_templates=params.mean_template)
+        loader = GalleryLoader(
+            store,
+            holder,
+            scope,
+            mean_templates=params.mean_template,
+            model=(engine.models.model_name, engine.models.model_version),
+        )
         loader.reload()
         liveness = cfg.recognition.liveness
         recognizer = EngineRecognizer(
             engine, holder, params, liveness, review_wait_seconds=cfg.kiosk.review_wait_seconds
         )
+        attach_migration(cfg, store, recognizer, engine)
 
         camera = CameraMonitor()
         grabber = LatestFrameGrabber(

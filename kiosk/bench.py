@@ -124,7 +124,9 @@ def _one_run(cfg: Any, clip: Path, engine: Any, vectors: list[np.ndarray], seed:
             EmployeeRecord(ROSTER_NIP, "Pegawai Uji", cfg.device.opd_code, "PNS")
         )
         for v in vectors:
-            store.templates.add(ROSTER_NIP, v)
+            store.templates.add(
+                ROSTER_NIP, v, engine.models.model_name, engine.models.model_version
+            )
     source = open_source("video", path=str(clip), loop=True, realtime=True)
     kiosk = build_kiosk(cfg, source, engine=engine)
     kiosk.recognizer.rng = random.Random(seed)
@@ -187,6 +189,7 @@ def _memory_and_start(cfg_text: str, clip: Path, templates: int, workdir: Path) 
     """A real ``hadir kiosk`` process over a store with ``templates`` templates."""
     from attendance.store import EmployeeRecord, Store
     from hadir.config import load_config
+    from recognition.modelinfo import model_info
 
     root = Path(tempfile.mkdtemp(prefix="mem-", dir=workdir))
     cfg_path = root / "config.toml"
@@ -203,13 +206,11 @@ def _memory_and_start(cfg_text: str, clip: Path, templates: int, workdir: Path) 
                 for i, n in enumerate(nips)
             ]
         )
-        add_many = getattr(store.templates, "add_many", None)
-        vectors = rng.normal(0, 0.09, (templates, 128)).astype(np.float32)
-        if add_many is not None:
-            add_many([(nips[i % people], vectors[i]) for i in range(templates)])
-        else:
-            for i in range(templates):
-                store.templates.add(nips[i % people], vectors[i])
+        info = model_info(cfg.recognition.model)
+        vectors = rng.normal(0, 0.09, (templates, info.dim)).astype(np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        for i in range(templates):
+            store.templates.add(nips[i % people], vectors[i], info.name, info.version)
     log.info("store with %d templates prepared in %.0f s", templates, time.monotonic() - began)
     cmd = [
         sys.executable, "-m", "hadir.cli", "kiosk", "--config", str(cfg_path),
@@ -240,6 +241,8 @@ def _config_text(cfg: Any) -> str:
     return (
         "[device]\n"
         'data_dir = "@DATA@"\n'
+        "[recognition]\n"
+        f'model = "{cfg.recognition.model}"\n'
         "[recognition.detector]\n"
         f'backend = "{det.backend}"\n'
         f'yunet_model = "{det.yunet_model}"\n'

@@ -18,6 +18,8 @@ from hadir.command import (
     config_from_args,
 )
 from hadir.config import HadirConfig
+from kiosk.enroll_photos import ENROLL_COMMAND, ENROLL_FOLDER_COMMAND
+from kiosk.templates_cmd import TEMPLATES_COMMAND
 
 
 def _offscreen_without_display() -> None:
@@ -157,6 +159,7 @@ def _lookalike_run(args: argparse.Namespace) -> int:
     from attendance.db import StoreError
     from attendance.store import Store
     from recognition.gallery import look_alikes
+    from recognition.modelinfo import model_info
 
     cfg = config_from_args(args, HadirConfig)
     match = cfg.recognition.match
@@ -169,8 +172,9 @@ def _lookalike_run(args: argparse.Namespace) -> int:
     except StoreError as exc:
         raise CommandError(str(exc)) from None
     try:
-        rows = store.templates.all_for_scope(scope)
-        matrix = np.array([v for _, _, v in rows], dtype=np.float32).reshape(-1, 128)
+        info = model_info(cfg.recognition.model)
+        rows = store.templates.all_for_scope(scope, info.name, info.version)
+        matrix = np.array([v for _, _, v in rows], dtype=np.float32).reshape(-1, info.dim)
         pairs = look_alikes([nip for nip, _, _ in rows], matrix, limit)
         people = len({nip for nip, _, _ in rows})
         named = {nip for a, b, _ in pairs for nip in (a, b)}  # one lookup per person listed
@@ -205,6 +209,9 @@ def _lookalike_run(args: argparse.Namespace) -> int:
 
 
 COMMANDS: dict[str, Command] = {
+    "enroll": ENROLL_COMMAND,
+    "enroll-photos": ENROLL_FOLDER_COMMAND,
+    "templates": TEMPLATES_COMMAND,
     "kiosk": Command("run the attendance kiosk (PySide6)", _kiosk_args, _kiosk_run),
     "fingerprint-enroll": Command(
         "enroll an employee's finger into the kiosk's fingerprint module",

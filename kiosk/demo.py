@@ -65,13 +65,8 @@ def demo_config(
     quality = rec.quality
     liveness = rec.liveness.model_copy(update={"challenge": "never"}) if photos else rec.liveness
     if small_faces:
-        yunet = shared_dir() / "models" / "face_detection_yunet_2023mar.onnx"
-        if yunet.is_file():
-            det = det.model_copy(
-                update={"backend": "yunet", "yunet_model": str(yunet), "detect_width": 480}
-            )
-        else:
-            det = det.model_copy(update={"detect_width": 480, "upsample": 1})
+        # YuNet (the file shipped in recognition/models/) finds them at 480 px.
+        det = det.model_copy(update={"backend": "yunet", "detect_width": 480})
         quality = quality.model_copy(update={"min_eye_distance": 20.0, "min_sharpness": 10.0})
     return cfg.model_copy(
         update={
@@ -143,7 +138,13 @@ def prepare_demo(cfg: HadirConfig, source_path: Path | None) -> Demo:
             kind, path = frames
             probe = open_source(kind, path=str(path), loop=False, realtime=False)
             for vector in _enroll_from(probe, engine, ENROLL_SAMPLES):
-                store.templates.add(DEMO_ROSTER[0][0], vector, source="kiosk")
+                store.templates.add(
+                    DEMO_ROSTER[0][0],
+                    vector,
+                    engine.models.model_name,
+                    engine.models.model_version,
+                    source="kiosk",
+                )
                 enrolled += 1
     source: FrameSource
     if frames is not None:

@@ -1,4 +1,8 @@
-"""The 128-d face embedding in a helper process, so it cannot freeze the screen.
+"""dlib's 128-d face embedding in a helper process, so it cannot freeze the screen.
+
+Used only with ``[recognition] model = "dlib_face_recognition_resnet_model_v1"``:
+the default model (face-reidentification-retail-0095) runs through OpenCV,
+which releases the GIL, in the frame worker's thread (see ``kiosk.app.build_engine``).
 
 dlib's Python bindings keep the GIL while they compute: one embedding takes
 tens of milliseconds on a desktop and several hundred on a Raspberry Pi or a
@@ -182,6 +186,10 @@ class KioskModels:
         import dlib
 
         from recognition.faces import ModelError
+        from recognition.modelinfo import DLIB_NAME, MODELS
+
+        self.info = MODELS[DLIB_NAME]
+        self.model_name, self.model_version, self.dim = DLIB_NAME, self.info.version, self.info.dim
 
         paths = model_paths()
         for key in ("five", "resnet") + (("sixtyeight",) if with_68 else ()):
@@ -207,7 +215,9 @@ class KioskModels:
         shape = self._sixtyeight(rgb, rect)
         return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
 
-    def embed(self, rgb: npt.NDArray[np.uint8], shape5: Any, jitters: int = 0) -> Any:
+    def embed(
+        self, rgb: npt.NDArray[np.uint8], shape5: Any, jitters: int = 0, keypoints: Any = None
+    ) -> Any:
         r = shape5.rect
         rect = (int(r.left()), int(r.top()), int(r.right()), int(r.bottom()))
         points = [(int(p.x), int(p.y)) for p in shape5.parts()]

@@ -38,6 +38,7 @@ from recognition.liveness import (
     needs_challenge,
 )
 from recognition.liveness_clip import landmark_box
+from recognition.migration import TemplateMigrator
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,11 @@ class EngineRecognizer:
     is asked (``FrameAnalysis.challenge``) and the MATCH is reported when it
     passes. A failed challenge reports ``spoof``. ``liveness=None`` turns the
     check off (tests of the matching alone).
+
+    With a ``migrator`` (``[recognition.migration]``), a punch the current
+    (old) model matched clearly and whose liveness passed also yields the new
+    model's vector of that frame, handed to ``on_migrate(nip, vector,
+    quality)`` once per track (see :mod:`recognition.migration`).
     """
 
     def __init__(
@@ -113,6 +119,9 @@ class EngineRecognizer:
         self._challenge: ChallengeSession | None = None
         self._challenge_decided = False
         self.challenges_asked = 0
+        self.migrator: TemplateMigrator | None = None
+        self.on_migrate: Callable[[str, npt.NDArray[np.float32], float], object] | None = None
+        self._migrated_track: int | None = None
 
     def reset(self) -> None:
         with self._lock:
@@ -161,6 +170,8 @@ class EngineRecognizer:
                     verdict = "review" if decision.outcome is Outcome.REVIEW else "unknown"
         snapshot = face_jpeg(frame, box) if box is not None and code == "ok" else None
         matched = verdict == "match"
+        if matched and decision.person_id is not None:
+            self._migrate(rgb, result, decision.person_id, decision.distance, live_text)
         return FrameAnalysis(
             frame_size=(w, h),
             box=face_box(box, code == "ok"),
@@ -174,6 +185,30 @@ class EngineRecognizer:
             snapshot_jpeg=snapshot,
             candidate_nip=decision.person_id if verdict == "review" else None,
         )
+
+    def _migrate(
+        self,
+        rgb: npt.NDArray[np.uint8],
+        result: FaceResult,
+        nip: str,
+        distance: float,
+        liveness: str | None,
+    ) -> None:
+        """Teach the new model this punch's face (once per track), when eligible."""
+        migrator, store = self.migrator, self.on_migrate
+        if migrator is None or store is None or self._migrated_track == self._track:
+            return
+        if not migrator.eligible(distance, liveness):
+            return
+        self._migrated_track = self._track
+        vector = migrator.embed(rgb, result)
+        if vector is None:
+            return
+        quality = result.quality.score if result.quality is not None else 0.0
+        try:
+            store(nip, vector, quality)
+        except Exception:  # a punch never fails because of the migration
+            log.exception("storing a migrated template failed")
 
     def _liveness(self, landmarks: object, now: float) -> tuple[str, str | None, str | None]:
         """(verdict, challenge asked, liveness text) for a tracker MATCH; under the lock."""

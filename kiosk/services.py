@@ -32,7 +32,7 @@ from kiosk.ports import (
     SyncInfo,
 )
 from kiosk.state import PersonRow, SyncMode
-from recognition.gallery import Gallery, GalleryHolder
+from recognition.gallery import MODEL_NAME, MODEL_VERSION, Gallery, GalleryHolder
 
 if TYPE_CHECKING:
     from attendance.clock import ClockTrust
@@ -69,25 +69,35 @@ class GalleryLoader:
         opd_code: str | None,
         *,
         mean_templates: bool = False,
+        model: tuple[str, str] = (MODEL_NAME, MODEL_VERSION),
     ) -> None:
         self.store = store
         self.holder = holder
         self.opd_code = opd_code
         self.mean_templates = mean_templates
+        # Only templates of the engine's model (name, version) are matched.
+        self.model_name, self.model_version = model
         self._lock = threading.Lock()
 
     def reload(self) -> int:
         with self._lock:
-            rows = self.store.templates.all_for_scope(self.opd_code)
+            rows = self.store.templates.all_for_scope(
+                self.opd_code, self.model_name, self.model_version
+            )
             if rows:
                 persons = [nip for nip, _, _ in rows]
                 ids = [tid for _, tid, _ in rows]
                 matrix = np.stack([vec for _, _, vec in rows]).astype(np.float32)
                 gallery = Gallery.from_arrays(
-                    persons, matrix, ids, mean_templates=self.mean_templates
+                    persons,
+                    matrix,
+                    ids,
+                    self.model_name,
+                    self.model_version,
+                    mean_templates=self.mean_templates,
                 )
             else:
-                gallery = Gallery.empty()
+                gallery = Gallery.empty(self.model_name, self.model_version)
             self.holder.swap(gallery)
         log.info("gallery loaded: %d templates", len(rows))
         return len(rows)
@@ -262,7 +272,14 @@ class StoreAdmin:
 
     def save_templates(self, nip: str, samples: list[CapturedSample]) -> int:
         for s in samples:
-            self.store.templates.add(nip, s.vector, quality=s.quality, source="kiosk")
+            self.store.templates.add(
+                nip,
+                s.vector,
+                self.gallery.model_name,
+                self.gallery.model_version,
+                quality=s.quality,
+                source="kiosk",
+            )
         self.store.audit.record(ADMIN_ACTOR, "enroll", target=nip, detail=f"{len(samples)} samples")
         self.gallery.reload()
         return len(samples)

@@ -142,9 +142,13 @@ def run_bench(
     }
     for key, values in stages.items():
         out[f"{key}_ms"] = _median(values)
-    out["search_10k_ms"] = round(bench_search(10_000, repeats=50, rng=np.random.default_rng(1)), 3)
+    model = gallery.model_name
+    out["search_dim"] = gallery.dim
+    out["search_10k_ms"] = round(
+        bench_search(10_000, repeats=50, rng=np.random.default_rng(1), model_name=model), 3
+    )
     out["search_100k_ms"] = round(
-        bench_search(100_000, repeats=30, rng=np.random.default_rng(2)), 3
+        bench_search(100_000, repeats=30, rng=np.random.default_rng(2), model_name=model), 3
     )
     if naive and faces_frames:
         sample = faces_frames[:: max(1, len(faces_frames) // settings.naive_frames)]

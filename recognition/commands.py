@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,24 @@ def _engine_args(parser: argparse.ArgumentParser) -> None:
     add_config_argument(parser)
     parser.add_argument("--detector", choices=("hog", "yunet"), help="override the config")
     parser.add_argument("--yunet-model", help="YuNet ONNX file (with --detector yunet)")
+    parser.add_argument(
+        "--model",
+        choices=("face-reidentification-retail-0095", "dlib_face_recognition_resnet_model_v1"),
+        help="override [recognition] model",
+    )
+    parser.add_argument(
+        "--mirror",
+        action="store_true",
+        help="Intel model: average the crop's and its mirror image's embeddings (experiment)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _model(args: argparse.Namespace) -> str:
+    """The embedding model: ``--model`` or ``[recognition] model``."""
+    if args.model:
+        return str(args.model)
+    return config_from_args(args, RecognitionConfig, data_dir_key=None).recognition.model
 
 
 def _settings(args: argparse.Namespace) -> tuple[DetectorSection, MatchSection]:
@@ -49,6 +67,14 @@ def _evaluate_args(parser: argparse.ArgumentParser) -> None:
         help="also run N-1 more splits (seeds seed+1...) and report each and their pool",
     )
     parser.add_argument("--threshold", type=float, help="override the match threshold")
+    parser.add_argument(
+        "--same-person",
+        action="append",
+        default=[],
+        metavar="A=B",
+        help="count folders A and B as one identity (a dataset's known label error, "
+        "e.g. lfw-dev's Joseph_Blatter=Sepp_Blatter); repeatable",
+    )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--no-cache", action="store_true", help="do not reuse embeddings")
     _engine_args(parser)
@@ -92,7 +118,14 @@ def _run_evaluate(args: argparse.Namespace) -> int:
             params = MatchSection.model_validate({**params.model_dump(), **changes})
         except ValueError as exc:
             raise CommandError(f"--threshold: {exc}") from None
-    settings = PipelineSettings(det.backend, det.yunet_model, det.detect_width, det.upsample)
+    settings = PipelineSettings(
+        det.backend,
+        det.yunet_model,
+        det.detect_width,
+        det.upsample,
+        model=_model(args),
+        mirror=args.mirror,
+    )
     try:
         data = embed_dataset(
             args.dir,
@@ -102,11 +135,22 @@ def _run_evaluate(args: argparse.Namespace) -> int:
         )
     except (FileNotFoundError, ValueError, ModelError) as exc:
         raise CommandError(str(exc)) from None
+    aliases: dict[str, str] = {}
+    for pair in args.same_person:
+        a, sep, b = pair.partition("=")
+        if not sep or not a or not b:
+            raise CommandError(f"--same-person expects A=B, got {pair!r}")
+        aliases[a] = b
+    if aliases:
+        data = replace(data, persons=[aliases.get(p, p) for p in data.persons])
     out = report(
         data, EvalSettings(args.gallery_per_person, args.folds, args.seed), params, args.repeats
     )
+    out["same_person"] = sorted(f"{a}={b}" for a, b in aliases.items())
     out["dataset"] = str(args.dir)
     out["detector"] = det.backend
+    out["model"] = settings.model
+    out["mirror"] = settings.mirror
     if args.json:
         print(_json(out))
         return 0
@@ -177,14 +221,19 @@ def _run_bench(args: argparse.Namespace) -> int:
     try:
         engine = FaceEngine(
             make_detector(det.backend, det.yunet_model, det.detect_width, det.upsample, 0.7),
-            FaceModels(),
+            FaceModels(model=_model(args), mirror=args.mirror),
         )
     except ModelError as exc:
         raise CommandError(str(exc)) from None
+    info = engine.models.info
     rng = np.random.default_rng(0)
-    vectors = rng.standard_normal((1000, 128)).astype(np.float32) * 0.1
+    vectors = rng.standard_normal((1000, info.dim)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     gallery = Gallery.build(
-        [Template(f"p{i // 2}", v, template_id=str(i)) for i, v in enumerate(vectors)]
+        [Template(f"p{i // 2}", v, str(i), info.name, info.version) for i, v in enumerate(vectors)],
+        None,
+        info.name,
+        info.version,
     )
     try:
         out = run_bench(
@@ -197,6 +246,7 @@ def _run_bench(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise CommandError(str(exc)) from None
     out["detector"] = det.backend
+    out["model"] = info.name
     if args.json:
         print(_json(out))
         return 0

@@ -40,8 +40,8 @@ class CameraSection(Section):
 
 
 class DetectorSection(Section):
-    backend: Literal["hog", "yunet"] = "hog"
-    yunet_model: str = Field("", description="path to face_detection_yunet_2023mar.onnx")
+    backend: Literal["hog", "yunet"] = "yunet"
+    yunet_model: str = Field("", description="path to a YuNet ONNX file; empty = the shipped one")
     detect_width: int = Field(320, ge=80, le=1920)
     upsample: int = Field(0, ge=0, le=2)
     min_confidence: float = Field(0.7, ge=0.0, le=1.0)
@@ -66,11 +66,11 @@ class MatchSection(Section):
     gallery's scope filter from it; the decision itself does not use it.
     """
 
-    threshold: float = Field(0.50, ge=0.0, le=2.0, allow_inf_nan=False)
-    review_threshold: float = Field(0.58, ge=0.0, le=2.0, allow_inf_nan=False)
-    min_margin: float = Field(0.02, ge=0.0, le=2.0, allow_inf_nan=False)
-    max_cohort_ratio: float = Field(0.74, ge=0.0, le=10.0, allow_inf_nan=False)
-    max_runner_up_ratio: float = Field(0.80, ge=0.0, le=10.0, allow_inf_nan=False)
+    threshold: float = Field(0.94, ge=0.0, le=2.0, allow_inf_nan=False)
+    review_threshold: float = Field(1.02, ge=0.0, le=2.0, allow_inf_nan=False)
+    min_margin: float = Field(0.0, ge=0.0, le=2.0, allow_inf_nan=False)
+    max_cohort_ratio: float = Field(0.78, ge=0.0, le=10.0, allow_inf_nan=False)
+    max_runner_up_ratio: float = Field(10.0, ge=0.0, le=10.0, allow_inf_nan=False)
     mean_template: bool = True
     frames_required: int = Field(3, ge=1, le=30)
     track_timeout_seconds: float = Field(1.0, ge=0.1, le=10.0)
@@ -99,15 +99,38 @@ class LivenessSection(Section):
 
 class EnrollmentSection(Section):
     samples: int = Field(5, ge=1, le=20)
-    duplicate_threshold: float = Field(0.45, ge=0.0, le=2.0)
+    duplicate_threshold: float = Field(0.80, ge=0.0, le=2.0)
+    # Two samples of one person farther apart than this mean someone else stepped in
+    # (face-reidentification-retail-0095: one face turned left and right measured up
+    # to 1.00 apart, different people mostly 1.2-1.45; dlib: 0.55).
+    max_self_distance: float = Field(1.15, ge=0.0, le=2.0)
+    # A sample this close to an earlier one adds nothing (same frame twice; dlib: 0.015).
+    min_sample_spacing: float = Field(0.03, ge=0.0, le=2.0)
+
+
+class MigrationSection(Section):
+    """``[recognition.migration]``: templates of the new model grown from dlib's matches."""
+
+    target_model: Literal["", "face-reidentification-retail-0095"] = Field(
+        "", description="empty = no migration"
+    )
+    max_distance: float = Field(0.40, ge=0.0, le=2.0)
+    max_templates: int = Field(3, ge=1, le=20)
+
+
+# The embedding models of recognition/modelinfo.py (a test checks the two agree).
+FaceModel = Literal["face-reidentification-retail-0095", "dlib_face_recognition_resnet_model_v1"]
 
 
 class RecognitionSection(Section):
+    # The face embedding model; templates of another model are kept but not matched.
+    model: FaceModel = "face-reidentification-retail-0095"
     detector: DetectorSection = Field(default_factory=DetectorSection)
     quality: QualitySection = Field(default_factory=QualitySection)
     match: MatchSection = Field(default_factory=MatchSection)
     liveness: LivenessSection = Field(default_factory=LivenessSection)
     enrollment: EnrollmentSection = Field(default_factory=EnrollmentSection)
+    migration: MigrationSection = Field(default_factory=MigrationSection)
 
 
 class FingerprintSection(Section):

@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from recognition.images import IMAGE_SUFFIXES
+from recognition.modelinfo import DEFAULT_MODEL, model_info
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,14 @@ class PipelineSettings:
     jitters: int = 0
     # Photo datasets label the centred face; a bystander may be larger.
     main_face: Literal["largest", "central"] = "central"
+    # The embedding model (recognition.modelinfo) and, for the Intel model,
+    # whether the mirrored crop is averaged in (part of what a vector means).
+    model: str = DEFAULT_MODEL
+    mirror: bool = False
+
+    @property
+    def dim(self) -> int:
+        return model_info(self.model).dim
 
 
 @dataclass(frozen=True)
@@ -43,7 +52,8 @@ class DatasetEmbeddings:
 
     persons: list[str]
     paths: list[str]
-    vectors: npt.NDArray[np.float32]  # (n, 128), NaN where no face
+    vectors: npt.NDArray[np.float32]  # (n, dim), NaN where no face
+    model: str = DEFAULT_MODEL
 
     @property
     def ok(self) -> npt.NDArray[np.bool_]:
@@ -73,7 +83,7 @@ def _embed_chunk(args: tuple[list[str], PipelineSettings]) -> list[list[float] |
     detector = make_detector(
         settings.detector, settings.yunet_model, settings.detect_width, settings.upsample, 0.7
     )
-    engine = FaceEngine(detector, FaceModels())
+    engine = FaceEngine(detector, FaceModels(model=settings.model, mirror=settings.mirror))
     out: list[list[float] | None] = []
     for path in paths:
         try:
@@ -127,12 +137,12 @@ def embed_dataset(
         try:
             with np.load(cache_path, allow_pickle=False) as data:
                 for p, s, v in zip(data["paths"], data["stamps"], data["vectors"], strict=True):
-                    if v.shape == (128,):
+                    if v.shape == (settings.dim,):
                         cached[str(p)] = (str(s), v.astype(np.float32))
         except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
             log.warning("ignoring unreadable embedding cache %s: %s", cache_path, exc)
             cached = {}
-    vectors = np.full((len(paths), 128), np.nan, dtype=np.float32)
+    vectors = np.full((len(paths), settings.dim), np.nan, dtype=np.float32)
     todo: list[int] = []
     for i, (p, s) in enumerate(zip(keys, stamps, strict=True)):
         hit = cached.get(p)
@@ -147,7 +157,7 @@ def embed_dataset(
             tmp = cache_path.with_suffix(".tmp.npz")
             np.savez(tmp, paths=np.array(keys), stamps=np.array(stamps), vectors=vectors)
             tmp.replace(cache_path)
-    return DatasetEmbeddings(persons=persons, paths=paths, vectors=vectors)
+    return DatasetEmbeddings(persons=persons, paths=paths, vectors=vectors, model=settings.model)
 
 
 def _compute(

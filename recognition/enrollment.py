@@ -21,7 +21,7 @@ import numpy as np
 
 from recognition.config import EnrollmentSection
 from recognition.faces import FaceResult, FloatArray
-from recognition.gallery import MODEL_NAME, MODEL_VERSION, Gallery
+from recognition.gallery import Gallery
 from recognition.quality import yaw_from_landmarks
 
 
@@ -45,12 +45,6 @@ class EnrollState(StrEnum):
     DUPLICATE = "duplicate"  # refused: the face matches another enrolled person
     INCONSISTENT = "inconsistent"  # refused: samples of different people
     DONE = "done"
-
-
-# Two samples of one person farther apart than this mean someone else stepped in.
-MAX_SELF_DISTANCE = 0.55
-# A sample this close to an earlier one adds nothing (same frame twice).
-MIN_SAMPLE_SPACING = 0.015
 
 
 @dataclass(frozen=True)
@@ -116,10 +110,10 @@ class EnrollmentSession:
                 return self.status()
         if self.samples:
             dists = [float(np.linalg.norm(s.vector - vec)) for s in self.samples]
-            if max(dists) > MAX_SELF_DISTANCE:
+            if max(dists) > self.params.max_self_distance:
                 self.state = EnrollState.INCONSISTENT
                 return self.status()
-            if min(dists) < MIN_SAMPLE_SPACING:
+            if min(dists) < self.params.min_sample_spacing:
                 return self.status("hold")
         self.samples.append(Sample(vec.copy(), result.quality.score, self.prompt, yaw))
         if len(self.samples) >= self.params.samples:
@@ -128,8 +122,8 @@ class EnrollmentSession:
 
     @property
     def model(self) -> tuple[str, str]:
-        """Model name and version every template of this session carries."""
-        return MODEL_NAME, MODEL_VERSION
+        """Model name and version every template of this session carries (the gallery's)."""
+        return self.gallery.model_name, self.gallery.model_version
 
 
 def _nearest_other(gallery: Gallery, vec: FloatArray, person_id: str) -> tuple[str | None, float]:

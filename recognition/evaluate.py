@@ -29,6 +29,7 @@ from recognition.config import MatchSection
 from recognition.decision import Outcome, decide_single
 from recognition.embedcache import DatasetEmbeddings
 from recognition.gallery import Gallery, SearchResult, Template
+from recognition.modelinfo import model_info
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ def collect_attempts(
     per fold on average (for the report). ``mean_templates`` builds each fold's
     gallery as the kiosk does with ``match.mean_template``."""
     rng = np.random.default_rng(settings.seed)
+    info = model_info(data.model)
     usable: dict[str, list[int]] = defaultdict(list)
     for i, person in enumerate(data.persons):
         if data.ok[i]:
@@ -83,9 +85,13 @@ def collect_attempts(
         for person, idx in chosen.items():
             if person in held or len(idx) < k:
                 continue
-            templates += [Template(person, data.vectors[i], template_id=str(i)) for i in idx[:k]]
+            templates += [
+                Template(person, data.vectors[i], str(i), info.name, info.version) for i in idx[:k]
+            ]
             probes += [(person, i) for i in idx[k:]]
-        gallery = Gallery.build(templates, mean_templates=mean_templates)
+        gallery = Gallery.build(
+            templates, None, info.name, info.version, mean_templates=mean_templates
+        )
         enrolled_total += len(gallery.persons)
         if probes:
             results = gallery.search_many(data.vectors[[i for _, i in probes]])
@@ -151,7 +157,11 @@ def report(
         raise ValueError(f"repeats must be >= 1, got {repeats}")
     attempts, enrolled = collect_attempts(data, settings, mean_templates=params.mean_template)
     at = rates(attempts, params)
-    grid = sorted({round(x, 2) for x in np.arange(0.30, 0.62, 0.04)} | {params.threshold})
+    # Around the configured threshold (dlib's distances and the Intel model's differ in scale).
+    grid = sorted(
+        {round(params.threshold + x, 2) for x in np.arange(-0.20, 0.13, 0.04)} | {params.threshold}
+    )
+    grid = [t for t in grid if t >= 0]
     table = sweep(attempts, params, grid)
     return {
         "identities": len(set(data.persons)),

@@ -4,15 +4,17 @@ Everything heavy (dlib models, the YuNet network) lives in objects built once
 by a composition root and passed in; nothing is loaded at import time.
 Images enter as RGB uint8 (see :func:`recognition.images.to_rgb`).
 
-Speed notes (2-core x86, dlib-bin without BLAS): HOG detection runs on a copy
-resized to ``detect_width`` (320 px by default, ~10 ms) instead of the full
-frame with upsampling (~130 ms at 640x480); the 5-point landmarks cost about
-1 ms; the 128-d embedding about 80-100 ms and is computed only for a face
-that passed the quality gate.
+Speed notes (2-core x86): detection runs on a copy resized to
+``detect_width`` (320 px by default; YuNet or dlib's HOG, ~10 ms) instead of
+the full frame with upsampling (~130 ms at 640x480); dlib's 5-point landmarks
+cost about 1 ms; the embedding (face-reidentification-retail-0095 through
+``cv2.dnn``, ~16 ms a face on one quiet core; dlib's 128-d encoder 80-100 ms)
+is computed only for a face that passed the quality gate.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,8 +26,16 @@ import numpy as np
 import numpy.typing as npt
 
 from recognition.config import QualitySection
+from recognition.embedding import DEFAULT_MODEL, DLIB_NAME, ModelInfo, ReidEmbedder, model_info
 from recognition.gallery import check_vector
-from recognition.modelfiles import encoder_problem, model_paths
+from recognition.modelfiles import (
+    YUNET_FILE,
+    YUNET_SHA256,
+    bundled_model,
+    checksum_problem,
+    encoder_problem,
+    model_paths,
+)
 from recognition.quality import QualityReport, assess
 
 FloatArray = npt.NDArray[np.float32]
@@ -132,11 +142,18 @@ class HogDetector:
 
 
 class YuNetDetector:
-    """OpenCV's YuNet (``cv2.FaceDetectorYN``) from a configured ONNX file."""
+    """OpenCV's YuNet (``cv2.FaceDetectorYN``): the shipped ONNX file or a configured one."""
 
     name = "yunet"
 
-    def __init__(self, model_path: Path, detect_width: int = 320, min_confidence: float = 0.7):
+    def __init__(
+        self, model_path: Path | None = None, detect_width: int = 320, min_confidence: float = 0.7
+    ):
+        if model_path is None:
+            model_path = bundled_model(YUNET_FILE)
+            problem = checksum_problem(model_path, YUNET_SHA256, "YuNet")
+            if problem:
+                raise ModelError(problem)
         if not model_path.is_file():
             raise ModelError(f"YuNet model not found: {model_path}")
         try:
@@ -146,12 +163,16 @@ class YuNetDetector:
         except cv2.error as exc:
             raise ModelError(f"YuNet model {model_path} cannot be loaded: {exc}") from None
         self._width = detect_width
+        # One FaceDetectorYN is not safe to use from two threads at once.
+        self._lock = threading.Lock()
 
     def detect(self, rgb: ImageArray) -> list[Detection]:
         small, scale = _resize_to_width(rgb, self._width)
         h, w = small.shape[:2]
-        self._net.setInputSize((w, h))
-        _, faces = self._net.detect(cv2.cvtColor(small, cv2.COLOR_RGB2BGR))
+        bgr = cv2.cvtColor(small, cv2.COLOR_RGB2BGR)
+        with self._lock:
+            self._net.setInputSize((w, h))
+            _, faces = self._net.detect(bgr)
         out: list[Detection] = []
         if faces is None:
             return out
@@ -172,35 +193,76 @@ def make_detector(
     if backend == "hog":
         return HogDetector(detect_width=detect_width, upsample=upsample)
     if backend == "yunet":
-        if not yunet_model:
-            raise ModelError("recognition.detector.backend = 'yunet' needs yunet_model (a path)")
-        return YuNetDetector(Path(yunet_model), detect_width, min_confidence)
+        # An empty path means the YuNet file shipped in recognition/models/.
+        path = Path(yunet_model) if yunet_model else None
+        return YuNetDetector(path, detect_width, min_confidence)
     raise ValueError(f"unknown detector backend {backend!r} (allowed: 'hog', 'yunet')")
 
 
 class FaceModels:
-    """dlib's landmark predictors and the 128-d ResNet encoder, loaded once.
+    """The landmark predictors and the embedding model, loaded once.
 
-    The 5-point predictor (used for alignment) and the encoder carry no
-    dataset restriction; the 68-point predictor (trained on iBUG 300-W,
-    non-commercial) is loaded only when ``with_68`` is asked for (liveness).
+    dlib's 5-point predictor always loads (the quality gate's eye distance
+    and head pose use it, ~1 ms); the 68-point predictor (trained on iBUG
+    300-W, non-commercial) only with ``with_68`` (liveness). The embedding
+    model is ``model`` (see :mod:`recognition.embedding`):
+    face-reidentification-retail-0095 by default (aligned on the detector's
+    five keypoints, or on the eye centres of dlib's 5 points when the
+    detector gives none), or dlib's 128-d encoder.
     """
 
-    def __init__(self, *, with_68: bool = False, paths: Mapping[str, Path] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        with_68: bool = False,
+        paths: Mapping[str, Path] | None = None,
+        model: str = DEFAULT_MODEL,
+        mirror: bool = False,
+        model_path: Path | None = None,
+    ) -> None:
         import dlib
 
+        try:
+            self.info: ModelInfo = model_info(model)
+        except ValueError as exc:
+            raise ModelError(str(exc)) from None
+        use_dlib = model == DLIB_NAME
         paths = dict(paths) if paths is not None else model_paths()
-        for key in ("five", "resnet") + (("sixtyeight",) if with_68 else ()):
+        needed = (
+            ("five",) + (("resnet",) if use_dlib else ()) + (("sixtyeight",) if with_68 else ())
+        )
+        for key in needed:
             if not paths[key].is_file():
                 raise ModelError(f"dlib model file missing: {paths[key]}")
-        # The encoder defines what a stored template means: refuse another file.
-        problem = encoder_problem(paths["resnet"])
-        if problem:
-            raise ModelError(problem)
         self._dlib = dlib
+        self._encoder: Any = None
+        self._reid: ReidEmbedder | None = None
+        if use_dlib:
+            # The encoder defines what a stored template means: refuse another file.
+            problem = encoder_problem(paths["resnet"])
+            if problem:
+                raise ModelError(problem)
+            self._encoder = _load(dlib.face_recognition_model_v1, paths["resnet"])
+        else:
+            try:
+                self._reid = ReidEmbedder(model_path, mirror=mirror)
+            except ValueError as exc:
+                raise ModelError(str(exc)) from None
+        self._reid_lock = threading.Lock()
         self._five = _load(dlib.shape_predictor, paths["five"])
-        self._encoder = _load(dlib.face_recognition_model_v1, paths["resnet"])
         self._sixtyeight = _load(dlib.shape_predictor, paths["sixtyeight"]) if with_68 else None
+
+    @property
+    def model_name(self) -> str:
+        return self.info.name
+
+    @property
+    def model_version(self) -> str:
+        return self.info.version
+
+    @property
+    def dim(self) -> int:
+        return self.info.dim
 
     def shape5(self, rgb: ImageArray, box: Box) -> Any:
         rect = self._dlib.rectangle(box.left, box.top, box.right, box.bottom)
@@ -213,9 +275,27 @@ class FaceModels:
         shape = self._sixtyeight(rgb, rect)
         return _shape_points(shape)
 
-    def embed(self, rgb: ImageArray, shape5: Any, jitters: int = 0) -> FloatArray:
-        vec = self._encoder.compute_face_descriptor(rgb, shape5, jitters, 0.25)
-        return np.asarray(vec, dtype=np.float32)
+    def embed(
+        self,
+        rgb: ImageArray,
+        shape5: Any,
+        jitters: int = 0,
+        keypoints: FloatArray | None = None,
+    ) -> FloatArray:
+        """The face's embedding; ``keypoints`` are the detector's five points (YuNet)."""
+        if self._reid is None:
+            vec = self._encoder.compute_face_descriptor(rgb, shape5, jitters, 0.25)
+            return np.asarray(vec, dtype=np.float32)
+        points = keypoints if keypoints is not None else _eye_pair(_shape_points(shape5))
+        with self._reid_lock:  # one cv2.dnn.Net, one forward at a time
+            return self._reid.embed(rgb, points)
+
+
+def _eye_pair(landmarks5: FloatArray) -> FloatArray:
+    """The two eye centres of dlib's 5 points, image-left first (for alignment)."""
+    a, b = eye_centers(landmarks5)
+    pair = sorted([(float(a[0]), float(a[1])), (float(b[0]), float(b[1]))])
+    return np.asarray(pair, dtype=np.float32)
 
 
 def _load(loader: Callable[[str], Any], path: Path) -> Any:
@@ -308,11 +388,17 @@ class FaceEngine:
         result.timings_ms["quality"] = (t3 - t2) * 1000
         if gate and not result.quality.passed:
             return result
-        result.embedding = self.models.embed(rgb, shape, jitters)
+        result.embedding = self.models.embed(rgb, shape, jitters, main.keypoints)
         result.timings_ms["embedding"] = (time.perf_counter() - t3) * 1000
         return result
 
 
-def as_embedding(vec: Sequence[float] | FloatArray) -> FloatArray:
-    """Validate a 128-d template vector (finite float32); see :func:`check_vector`."""
-    return check_vector(vec, "embedding")
+def eye_centers(landmarks5: FloatArray) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+    """Centres of the two eyes from dlib's 5-point layout (0-1 and 2-3 are eye corners)."""
+    return landmarks5[0:2].mean(axis=0), landmarks5[2:4].mean(axis=0)
+
+
+def as_embedding(vec: Sequence[float] | FloatArray, dim: int | None = None) -> FloatArray:
+    """Validate a template vector (finite float32, 128-d unless ``dim``); see
+    :func:`recognition.gallery.check_vector`."""
+    return check_vector(vec, "embedding", dim)

@@ -33,14 +33,20 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-#: Length of a dlib face descriptor.
-EMBEDDING_DIM = 128
-#: The model every template and probe of this engine comes from (shared contract).
-MODEL_NAME = "dlib_face_recognition_resnet_model_v1"
-MODEL_VERSION = "1"
-#: Bytes of one template on disk / on the wire: 128 float32, little-endian.
+from recognition.modelinfo import DLIB_DIM, DLIB_NAME, DLIB_VERSION, model_dim
+
+#: Length of a dlib face descriptor (the default model of a bare Template / Gallery;
+#: the kiosk and the commands name their model, see recognition.modelinfo).
+EMBEDDING_DIM = DLIB_DIM
+#: The model of a Template or Gallery built without naming one (shared contract).
+MODEL_NAME = DLIB_NAME
+MODEL_VERSION = DLIB_VERSION
+#: Bytes of one dlib template on disk / on the wire: 128 float32, little-endian
+#: (a template of another model is its dimension x 4 bytes: see template_bytes).
 TEMPLATE_BYTES = EMBEDDING_DIM * 4
-#: dlib descriptors lie well inside +-1; a larger component is a decoding error,
+#: Longest vector accepted from a model this build does not know.
+MAX_DIM = 4096
+#: Embeddings lie well inside +-1; a larger component is a decoding error,
 #: and would also overflow the float32 arithmetic of the search.
 MAX_COMPONENT = 1000.0
 # People averaged in SearchResult.cohort_distance.
@@ -56,19 +62,31 @@ Scope = AbstractSet[str] | Callable[[str], bool] | None
 _BLOCK_CELLS = 4_000_000
 
 
-def check_vector(vector: Any, what: str = "vector") -> FloatArray:
-    """Return ``vector`` as a read-only float32 array of shape (128,), or raise ValueError.
+def dimension_of(model_name: str, fallback: int = EMBEDDING_DIM) -> int:
+    """The vector length of ``model_name`` (``fallback`` for a model this build does not know)."""
+    return model_dim(model_name) or fallback
 
-    Refuses another length, more dimensions, non-numbers, NaN and infinity
-    (also a finite float64 that overflows float32).
+
+def template_bytes(model_name: str) -> int:
+    """Bytes of one template of a known model (dimension x 4, little-endian float32)."""
+    return dimension_of(model_name) * 4
+
+
+def check_vector(vector: Any, what: str = "vector", dim: int | None = None) -> FloatArray:
+    """Return ``vector`` as a read-only float32 array of shape (dim,), or raise ValueError.
+
+    ``dim`` defaults to :data:`EMBEDDING_DIM` (128). Refuses another length,
+    more dimensions, non-numbers, NaN and infinity (also a finite float64
+    that overflows float32).
     """
+    n = EMBEDDING_DIM if dim is None else dim
     try:
         with np.errstate(over="ignore"):  # an overflow becomes inf, refused below
             array = np.array(vector, dtype=np.float32, copy=True)
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"{what} must be {EMBEDDING_DIM} numbers: {exc}") from None
-    if array.shape != (EMBEDDING_DIM,):
-        raise ValueError(f"{what} must have shape ({EMBEDDING_DIM},), got {array.shape}")
+        raise ValueError(f"{what} must be {n} numbers: {exc}") from None
+    if array.shape != (n,):
+        raise ValueError(f"{what} must have shape ({n},), got {array.shape}")
     if not np.isfinite(array).all():
         raise ValueError(f"{what} contains NaN or infinity")
     if (np.abs(array) > MAX_COMPONENT).any():
@@ -96,7 +114,12 @@ class Template:
         if not isinstance(self.person_id, str) or not self.person_id:
             raise ValueError(f"template person_id must be a non-empty str, got {self.person_id!r}")
         label = f"template {self.template_id or '?'} of person {self.person_id}"
-        object.__setattr__(self, "vector", check_vector(self.vector, label))
+        dim = model_dim(self.model_name)
+        if dim is None:  # a model this build does not know: any sensible length
+            dim = int(np.size(self.vector))
+            if not 1 <= dim <= MAX_DIM:
+                raise ValueError(f"{label} has {dim} values (1-{MAX_DIM} allowed)")
+        object.__setattr__(self, "vector", check_vector(self.vector, label, dim))
 
     @classmethod
     def from_bytes(
@@ -107,17 +130,20 @@ class Template:
         model_name: str = MODEL_NAME,
         model_version: str = MODEL_VERSION,
     ) -> Template:
-        """Decode the 512-byte little-endian float32 form (the storage and wire contract)."""
-        if len(data) != TEMPLATE_BYTES:
+        """Decode the little-endian float32 form (the storage and wire contract):
+        512 bytes for dlib's model, 1024 for face-reidentification-retail-0095."""
+        dim = model_dim(model_name)
+        if (dim is not None and len(data) != dim * 4) or len(data) % 4 or not data:
+            expected = f"{dim * 4}" if dim is not None else "a multiple of 4"
             raise ValueError(
-                f"template {template_id or '?'} of person {person_id}: expected "
-                f"{TEMPLATE_BYTES} bytes, got {len(data)}"
+                f"template {template_id or '?'} of person {person_id} (model {model_name!r}): "
+                f"expected {expected} bytes, got {len(data)}"
             )
         vector = np.frombuffer(data, dtype="<f4").astype(np.float32)
         return cls(person_id, vector, template_id, model_name, model_version)
 
     def to_bytes(self) -> bytes:
-        """The 512-byte little-endian float32 form."""
+        """The little-endian float32 form (4 bytes per value)."""
         return self.vector.astype("<f4").tobytes()
 
 
@@ -154,7 +180,7 @@ class Gallery:
     persons: tuple[str, ...]
     model_name: str
     model_version: str
-    # (128, N) float32, C-contiguous: the transposed layout makes the product
+    # (dim, N) float32, C-contiguous: the transposed layout makes the product
     # q @ columns about twice as fast as matrix @ q (measured, OpenBLAS).
     _columns: FloatArray = field(repr=False)
     _norms2: FloatArray = field(repr=False)
@@ -168,9 +194,8 @@ class Gallery:
 
     @classmethod
     def empty(cls, model_name: str = MODEL_NAME, model_version: str = MODEL_VERSION) -> Gallery:
-        return cls.from_arrays(
-            [], np.zeros((0, EMBEDDING_DIM), np.float32), None, model_name, model_version
-        )
+        dim = dimension_of(model_name)
+        return cls.from_arrays([], np.zeros((0, dim), np.float32), None, model_name, model_version)
 
     @classmethod
     def build(
@@ -207,7 +232,9 @@ class Gallery:
                 person_ids.append(template.person_id)
                 vectors.append(template.vector)
                 template_ids.append(template.template_id)
-        matrix = np.stack(vectors) if vectors else np.zeros((0, EMBEDDING_DIM), np.float32)
+        matrix = (
+            np.stack(vectors) if vectors else np.zeros((0, dimension_of(model_name)), np.float32)
+        )
         return cls.from_arrays(
             person_ids,
             matrix,
@@ -228,7 +255,10 @@ class Gallery:
         *,
         mean_templates: bool = False,
     ) -> Gallery:
-        """A gallery from row-aligned person ids and an (N, 128) array (no scope filter).
+        """A gallery from row-aligned person ids and an (N, dim) array (no scope filter).
+
+        ``dim`` is the model's vector length (128 for dlib, 256 for
+        face-reidentification-retail-0095; any length for an unknown model).
 
         With ``mean_templates`` every person with two or more templates also
         gets one synthetic row, the mean of their templates (template id
@@ -240,8 +270,14 @@ class Gallery:
         """
         with np.errstate(over="ignore"):  # an overflow becomes inf, refused below
             matrix = np.array(vectors, dtype=np.float32, copy=True)
-        if matrix.ndim != 2 or matrix.shape[1] != EMBEDDING_DIM:
-            raise ValueError(f"vectors must have shape (N, {EMBEDDING_DIM}), got {matrix.shape}")
+        dim = model_dim(model_name)
+        if dim is None and matrix.ndim == 2 and 1 <= matrix.shape[1] <= MAX_DIM:
+            dim = int(matrix.shape[1])
+        if dim is None or matrix.ndim != 2 or matrix.shape[1] != dim:
+            raise ValueError(
+                f"vectors of model {model_name!r} must have shape (N, {dim or '?'}), "
+                f"got {matrix.shape}"
+            )
         n = matrix.shape[0]
         if len(person_ids) != n:
             raise ValueError(f"{len(person_ids)} person ids for {n} vectors")
@@ -272,7 +308,7 @@ class Gallery:
         if mean_templates and n:
             counts = np.bincount(row_person, minlength=len(persons))
             several = np.flatnonzero(counts >= 2)
-            sums = np.zeros((len(persons), EMBEDDING_DIM), np.float64)
+            sums = np.zeros((len(persons), dim), np.float64)
             np.add.at(sums, row_person, matrix.astype(np.float64))
             means = (sums[several] / counts[several, None]).astype(np.float32)
             matrix = np.concatenate([matrix, means])
@@ -308,12 +344,17 @@ class Gallery:
         """Number of templates."""
         return int(self._columns.shape[1])
 
+    @property
+    def dim(self) -> int:
+        """Length of each template vector (the model's dimension)."""
+        return int(self._columns.shape[0])
+
     def __contains__(self, person_id: object) -> bool:
         return person_id in self._index
 
     @property
     def matrix(self) -> FloatArray:
-        """The templates as a read-only (N, 128) float32 view, sorted by person."""
+        """The templates as a read-only (N, dim) float32 view, sorted by person."""
         return self._columns.T
 
     @property
@@ -322,7 +363,7 @@ class Gallery:
         return tuple(self.persons[int(i)] for i in self._row_person)
 
     def templates_of(self, person_id: str) -> FloatArray:
-        """The (k, 128) templates of one person (read-only); KeyError if absent."""
+        """The (k, dim) templates of one person (read-only); KeyError if absent."""
         p = self._index[person_id]
         return self.matrix[self._starts[p] : self._starts[p + 1]]
 
@@ -332,10 +373,10 @@ class Gallery:
         """The nearest person, its distance, the margin to the best other person.
 
         ``None`` when the gallery is empty. Raises ValueError for a probe that
-        is not 128 finite numbers. The result equals a brute-force nearest
+        is not :attr:`dim` finite numbers. The result equals a brute-force nearest
         neighbour search in float64 (ties go to the smaller person id).
         """
-        probe = check_vector(vector, "probe")
+        probe = check_vector(vector, "probe", self.dim)
         if len(self) == 0:
             return None
         # Squared distances minus the constant ||q||^2, in float32.
@@ -355,11 +396,11 @@ class Gallery:
         return replace(self._rank(probe, np.union1d(near, [best])), cohort_distance=cohort)
 
     def search_many(self, vectors: npt.ArrayLike) -> list[SearchResult | None]:
-        """:meth:`search` for each row of a (B, 128) array of probes (for evaluation)."""
+        """:meth:`search` for each row of a (B, dim) array of probes (for evaluation)."""
         with np.errstate(over="ignore"):  # an overflow becomes inf, refused below
             probes = np.array(vectors, dtype=np.float32, copy=True)
-        if probes.ndim != 2 or probes.shape[1] != EMBEDDING_DIM:
-            raise ValueError(f"probes must have shape (B, {EMBEDDING_DIM}), got {probes.shape}")
+        if probes.ndim != 2 or probes.shape[1] != self.dim:
+            raise ValueError(f"probes must have shape (B, {self.dim}), got {probes.shape}")
         if not np.isfinite(probes).all():
             raise ValueError("probes contain NaN or infinity")
         if (np.abs(probes) > MAX_COMPONENT).any():
@@ -390,7 +431,7 @@ class Gallery:
         eps = float(np.finfo(np.float32).eps)
         q2 = float(np.dot(probe.astype(np.float64), probe.astype(np.float64)))
         cross = 2.0 * math.sqrt(q2 * self._max_norm2)
-        return 2.0 * eps * (EMBEDDING_DIM + 2) * (self._max_norm2 + cross + q2) + 1e-30
+        return 2.0 * eps * (self.dim + 2) * (self._max_norm2 + cross + q2) + 1e-30
 
     def _rank(self, probe: FloatArray, candidates: npt.NDArray[np.intp]) -> SearchResult:
         """Exact (float64) distances of the candidate persons; the best two win."""
@@ -502,8 +543,8 @@ def look_alikes(
     in blocks of ``block`` templates so 10,000 templates need no N x N matrix.
     """
     x = np.asarray(matrix, dtype=np.float64)
-    if x.ndim != 2 or (x.size and x.shape[1] != EMBEDDING_DIM) or len(persons) != len(x):
-        raise ValueError(f"need one person per row of an (N, {EMBEDDING_DIM}) matrix")
+    if x.ndim != 2 or len(persons) != len(x):
+        raise ValueError("need one person per row of an (N, dim) matrix")
     if not math.isfinite(max_distance) or max_distance < 0:
         raise ValueError(f"max_distance must be a finite number >= 0, got {max_distance!r}")
     ids, owner = np.unique(np.asarray(persons, dtype=object), return_inverse=True)
@@ -524,21 +565,26 @@ def look_alikes(
 
 
 def bench_search(
-    n_templates: int, repeats: int, rng: np.random.Generator, per_person: int = 5
+    n_templates: int,
+    repeats: int,
+    rng: np.random.Generator,
+    per_person: int = 5,
+    model_name: str = MODEL_NAME,
 ) -> float:
     """Median milliseconds of one :meth:`Gallery.search` at ``n_templates`` synthetic templates.
 
     Used by ``hadir bench`` (``search_10k_ms``, ``search_100k_ms``). Vectors
-    are random unit vectors, ``per_person`` templates per person; each repeat
-    searches a new random probe.
+    are random unit vectors of ``model_name``'s dimension, ``per_person``
+    templates per person; each repeat searches a new random probe.
     """
     if n_templates < 1 or repeats < 1 or per_person < 1:
         raise ValueError("n_templates, repeats and per_person must be >= 1")
-    vectors = rng.standard_normal((n_templates, EMBEDDING_DIM)).astype(np.float32)
+    dim = dimension_of(model_name)
+    vectors = rng.standard_normal((n_templates, dim)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     person_ids = [f"p{i // per_person}" for i in range(n_templates)]
-    gallery = Gallery.from_arrays(person_ids, vectors)
-    probes = rng.standard_normal((repeats + 3, EMBEDDING_DIM)).astype(np.float32)
+    gallery = Gallery.from_arrays(person_ids, vectors, model_name=model_name)
+    probes = rng.standard_normal((repeats + 3, dim)).astype(np.float32)
     probes /= np.linalg.norm(probes, axis=1, keepdims=True)
     for probe in probes[:3]:  # warm-up: page in the matrix, start BLAS threads
         gallery.search(probe)

@@ -447,6 +447,10 @@ def create_app(settings: ServerSettings, services: Services | None = None) -> Fa
 
     app.include_router(iclock_router(svc.adms, clock))  # ZKTeco ADMS (server/adms_http.py)
 
+    from server.console.web import install_console
+
+    install_console(app, svc)  # the web console at / (server/console)
+
     app.add_middleware(
         RequestGate,
         limits=GateLimits(

@@ -10,6 +10,8 @@
     hadir server adms-approve SERIAL [--network CIDR] [--timezone TZ] [--release-pending]
     hadir server recap|discipline|close-month|rebuild-ledger|import-punches|... (the ledger:
         see server/ledger_commands.py)
+    hadir server create-user USERNAME --role ROLE [--opd CODE] [--nip NIP] [--totp]
+    hadir server screenshots OUT_DIR | hadir server bench-console [--json]
 
 Sub-commands work on the database directly (the server may be running).
 Top-level imports stay light: FastAPI, SQLAlchemy and uvicorn load in ``run``.
@@ -88,6 +90,14 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("file", type=Path)
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
+    p = sub.add_parser(
+        "drop-templates",
+        help="delete every face template of an embedding model, on the server and (through "
+        "the change feed) on every kiosk",
+    )
+    _common(p, suppress=True)
+    p.add_argument("--model", required=True, help="model name, e.g. the old dlib model")
+
     p = sub.add_parser("admin-token", help="print the admin API token (created if absent)")
     _common(p, suppress=True)
 
@@ -149,6 +159,10 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 
     add_ledger_subcommands(sub, lambda p: _common(p, suppress=True))
 
+    from server.console.commands import add_console_commands
+
+    add_console_commands(sub, lambda parser: _common(parser, suppress=True))
+
 
 def _settings(args: argparse.Namespace) -> ServerSettings:
     from server.settings import settings_from_config
@@ -181,6 +195,10 @@ def _run(args: argparse.Namespace) -> int:
         except AdminTokenError as exc:
             raise CommandError(str(exc)) from None
         return 0
+    from server.console.commands import CONSOLE_ACTIONS, run_console_command
+
+    if action in CONSOLE_ACTIONS:
+        return run_console_command(action, args, settings)
     return _administer(action, args, settings)
 
 
@@ -282,6 +300,14 @@ def _administer(action: str, args: argparse.Namespace, settings: ServerSettings)
             return _zk_pull(args, settings, db)
         if action in ("adms-devices", "adms-approve"):
             return _adms(action, args, settings, db)
+        if action == "drop-templates":
+            from server.template_admin import drop_model_templates
+            from server.trust import load_server_keys
+
+            keys = load_server_keys(settings.server_key_dir, db)
+            count = drop_model_templates(db, keys, args.model, now)
+            print(f"deleted {count} templates of model {args.model}; kiosks follow the feed")
+            return 0
         raise CommandError(f"unknown sub-command {action!r}")
     except ApiError as exc:
         raise CommandError(exc.detail) from None
@@ -447,7 +473,8 @@ COMMANDS = {
         "revoke-device, import-employees, admin-token, review-punches, audit-log, "
         "adms-devices, adms-approve, zk-pull, and the ledger: recap, discipline, "
         "close-month, rebuild-ledger, import-punches, import-absences, leave-*, "
-        "correction-*, seed-demo, bench-ledger)",
+        "correction-*, seed-demo, bench-ledger; the console: create-user, screenshots, "
+        "bench-console)",
         add_arguments=_add_arguments,
         run=_run,
     ),

@@ -339,7 +339,10 @@ class Ledger:
                 Employee.updated_utc,
             )
             if raw is not None:
-                stmt = stmt.where(Employee.updated_utc >= datetime.fromisoformat(raw))
+                # Rows written after the last sync. (A roster import stamped before
+                # that sync but committed after it would be missed: imports are
+                # serialised writers that stamp and commit within one request.)
+                stmt = stmt.where(Employee.updated_utc > datetime.fromisoformat(raw))
             rows = conn.execute(stmt).all()
             if not rows:
                 return 0

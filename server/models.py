@@ -328,5 +328,75 @@ class AuditEntry(Base):
     detail: Mapped[str] = mapped_column(Text())  # JSON: why, counts, ids
 
 
+# -- the web console (server/console) -------------------------------------------
+
+
+class ConsoleUser(Base):
+    """A named console account: role, scope (OPD or NIP), argon2 hash, lockout, TOTP."""
+
+    __tablename__ = "console_users"
+    __table_args__ = (
+        # Login: look the account up by its name.
+        Index("ix_console_users_username", "username", unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64))
+    full_name: Mapped[str] = mapped_column(String(200))
+    # superadmin | operator | head | auditor | employee
+    role: Mapped[str] = mapped_column(String(16))
+    opd_code: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    nip: Mapped[str | None] = mapped_column(String(18), nullable=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    totp_secret: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    failed_logins: Mapped[int] = mapped_column(Integer(), default=0)
+    locked_until_utc: Mapped[datetime | None] = mapped_column(DateTime(), nullable=True)
+    active: Mapped[bool] = mapped_column(Boolean())
+    created_utc: Mapped[datetime] = mapped_column(DateTime())
+
+
+class ConsoleSession(Base):
+    """A signed-in browser: only the SHA-256 of the cookie is kept, with its CSRF token."""
+
+    __tablename__ = "console_sessions"
+    __table_args__ = (
+        # Sign-out everywhere / account deactivation: the sessions of one user.
+        Index("ix_console_sessions_user", "user_id"),
+    )
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigInteger())
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_utc: Mapped[datetime] = mapped_column(DateTime())
+    last_seen_utc: Mapped[datetime] = mapped_column(DateTime())
+    expires_utc: Mapped[datetime] = mapped_column(DateTime())
+
+
+class ConsoleAudit(Base):
+    """Every change made through the console (and sign-ins, and snapshot views)."""
+
+    __tablename__ = "console_audit"
+    __table_args__ = (
+        # The audit page: newest first.
+        Index("ix_console_audit_utc", "utc"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    utc: Mapped[datetime] = mapped_column(DateTime())
+    actor: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(String(200))
+    detail: Mapped[str] = mapped_column(Text())  # JSON
+    ip: Mapped[str] = mapped_column(String(64))
+
+
 # The ledger's tables share this metadata (one migration chain).
-import server.ledger_models  # noqa: E402, F401
+import server.ledger_models  # noqa: E402
+
+# The console's dashboard counts today's ledger rows of every OPD at once.
+Index(
+    "ix_ledger_days_work_date",
+    server.ledger_models.LedgerDay.__table__.c.work_date,
+)

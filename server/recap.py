@@ -10,12 +10,14 @@ Public API (what the admin API, the CLI, the exports and the web console use):
     "employees": [{"nip", "name", "employment_type", "working_days",
     "present_days", "tl": {"TL1": n, ...}, "tl_minutes", "psw": {"PSW1": n,
     ...}, "psw_minutes", "tk_days", "absences": {kind: days},
-    "single_punch_days", "tpp_deduction_percent", "adjustments": [...]}]}``.
+    "single_punch_days", "tpp_deduction_percent", "tpp_adjustment_percent",
+    "adjustments": [...]}]}``.
     A closed month returns exactly what was reported when it was closed.
     In the earliest open month, each employee's ``adjustments`` lists the
     days of closed months whose verdict changed since (``{"work_date",
-    "before", "after", "tpp_delta_percent"}``) and their TPP difference is
-    included in ``tpp_deduction_percent``.
+    "before", "after", "tpp_delta_percent"}``); their sum is
+    ``tpp_adjustment_percent`` and is included in ``tpp_deduction_percent``
+    (which stays within 0-100).
   - ``monthly_all(month) -> [recap per OPD]``,
   - ``roll_call(opd_code, day=None) -> {"opd", "date", "counts",
     "present", "late", "not_yet", "on_leave"}``,
@@ -372,7 +374,12 @@ class Recaps:
                 )
             )
             for r in rows:
-                t = grouped.setdefault(r.opd_code, {}).setdefault(r.nip, _Tally())
+                opd = grouped.get(r.opd_code)
+                if opd is None:
+                    opd = grouped[r.opd_code] = {}
+                t = opd.get(r.nip)
+                if t is None:
+                    t = opd[r.nip] = _Tally()
                 t.add(r, int(r.n), rates)
                 if r.working:
                     t.tl_minutes += int(r.tl_minutes or 0)
@@ -415,6 +422,9 @@ class Recaps:
                     "absences": dict(sorted(t.absences.items())),
                     "single_punch_days": t.single,
                     "tpp_deduction_percent": round(min(100.0, max(0.0, t.tpp)), 2),
+                    "tpp_adjustment_percent": round(
+                        sum(a["tpp_delta_percent"] for a in adjustments.get(nip, [])), 2
+                    ),
                     "adjustments": adjustments.get(nip, []),
                 }
             )

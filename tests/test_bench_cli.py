@@ -88,9 +88,11 @@ def test_the_speedup_pairs_each_frame_with_the_naive_step(clip: Path) -> None:
     from recognition.faces import FaceEngine, FaceModels, make_detector
     from recognition.gallery import Gallery
 
-    engine = FaceEngine(make_detector("hog", "", 320, 0, 0.7), FaceModels())
+    models = FaceModels()
+    engine = FaceEngine(make_detector("hog", "", 320, 0, 0.7), models)
+    empty = Gallery.empty(models.model_name, models.model_version)
     out = run_bench(engine, [clip], BenchSettings(max_frames_per_clip=6, naive_frames=2),
-                    Gallery.empty())  # fmt: skip
+                    empty)  # fmt: skip
     assert out["naive_frames"] == 2
     for key in ("naive_frame_ms", "paired_frame_ms", "speedup"):
         assert math.isfinite(out[key]) and out[key] > 0, key

@@ -94,6 +94,11 @@ def test_bad_value_names_file_key_and_allowed_values(tmp_path: Path) -> None:
         ('[server]\nsingle_punch_tl = "PSW3"', r"server\.single_punch_tl must match"),
         ('[server]\nzk_machines = "10.0.0.5"', r"server\.zk_machines must be a list"),
         ("[sync]\nca_file = 1", r"sync\.ca_file must be a string, got 1"),
+        ('[recognition]\nmodel = "facenet"', r"recognition\.model must be one of"),
+        (
+            '[recognition.migration]\ntarget_model = "dlib_face_recognition_resnet_model_v1"',
+            r"recognition\.migration\.target_model must be one of",
+        ),
     ],
 )
 def test_bad_value_names_allowed_values(tmp_path: Path, text: str, message: str) -> None:
@@ -109,6 +114,18 @@ def test_every_problem_is_listed(tmp_path: Path) -> None:
         f"{p}: camera.index must be >= 0, got -1",
         f"{p}: camera.fps must be >= 1, got 0",
     ]
+
+
+def test_the_configurable_face_models_are_the_known_models() -> None:
+    from typing import get_args
+
+    from recognition.config import FaceModel, MigrationSection, RecognitionSection
+    from recognition.modelinfo import DEFAULT_MODEL, MODELS
+
+    assert set(get_args(FaceModel)) == set(MODELS)
+    assert RecognitionSection().model == DEFAULT_MODEL
+    targets = get_args(MigrationSection.model_fields["target_model"].annotation)
+    assert set(targets) - {""} <= set(MODELS)
 
 
 def test_a_float_key_accepts_an_integer(tmp_path: Path) -> None:
@@ -241,7 +258,7 @@ def test_config_show_prints_values_and_sources(
     assert f'opd_name = "User"  # {layers["user"]}' in out
     assert f"fps = 10  # {layers['env']}" in out
     assert "height = 480  # built-in default" in out
-    assert "[recognition.match]\nthreshold = 0.5  # built-in default" in out
+    assert "[recognition.match]\nthreshold = 0.94  # built-in default" in out
     assert main(["config", "show", "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["device.id"] == {"value": "from-env", "source": str(layers["env"])}

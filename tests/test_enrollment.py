@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -31,6 +32,7 @@ from recognition.enrollment import (
 from recognition.faces import FaceEngine, FaceModels, FaceResult, HogDetector
 from recognition.gallery import Gallery, Template
 from recognition.images import load_image, to_rgb
+from recognition.modelinfo import DLIB_NAME
 from recognition.quality import QUALITY_CODES, QualityReport, yaw_from_landmarks
 
 # Yaw (in eye distances) used for each prompt: inside the band the session accepts.
@@ -49,9 +51,21 @@ PHOTOS = {
 }
 
 
+def _dlib(**kw: Any) -> EnrollmentSection:
+    """An enrollment section at dlib's distances (the defaults are the Intel model's)."""
+    base: dict[str, Any] = {
+        "duplicate_threshold": 0.45,
+        "max_self_distance": 0.55,
+        "min_sample_spacing": 0.015,
+    }
+    return EnrollmentSection.model_validate(base | kw)
+
+
 @pytest.fixture(scope="module")
 def engine() -> FaceEngine:
-    return FaceEngine(HogDetector(), FaceModels())
+    # The session's logic is model-agnostic; these tests keep dlib's 128-d model
+    # (the gallery's default), with its distances (DLIB_PARAMS where they matter).
+    return FaceEngine(HogDetector(), FaceModels(model=DLIB_NAME))
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +121,7 @@ def test_posed_landmarks_read_as_the_intended_turn(faces: dict[str, FaceResult])
 def test_full_session_reaches_done_with_alternating_prompts(
     faces: dict[str, FaceResult],
 ) -> None:
-    session = EnrollmentSession("A", Gallery.empty())
+    session = EnrollmentSession("A", Gallery.empty(), _dlib())
     assert session.params.samples == 5
     expected = [Pose.STRAIGHT, Pose.SLIGHT_LEFT, Pose.SLIGHT_RIGHT, Pose.STRAIGHT, Pose.SLIGHT_LEFT]
     first = session.status()
@@ -145,7 +159,7 @@ def test_full_session_reaches_done_with_alternating_prompts(
 def test_quality_failures_are_guidance_and_not_captured(
     engine: FaceEngine, faces: dict[str, FaceResult], shared_data: Path
 ) -> None:
-    session = EnrollmentSession("A", Gallery.empty())
+    session = EnrollmentSession("A", Gallery.empty(), _dlib())
     photo = load_image(shared_data / "faces" / "yale" / "subject01" / "normal.png")
     # Real frames that fail the gate: the same photo far too dark, and an empty wall.
     dark = engine.analyze((photo * 0.15).astype(np.uint8))
@@ -171,7 +185,7 @@ def test_quality_failures_are_guidance_and_not_captured(
 
 
 def test_wrong_pose_gives_pose_guidance(faces: dict[str, FaceResult]) -> None:
-    session = EnrollmentSession("A", Gallery.empty())
+    session = EnrollmentSession("A", Gallery.empty(), _dlib())
     assert session.offer(posed(faces["a1"], 0.2)).guidance == "pose"  # asked straight
     assert session.offer(posed(faces["a1"], -0.2)).guidance == "pose"
     assert session.offer(posed(faces["a1"], 0.0)).captured == 1
@@ -191,7 +205,7 @@ def test_wrong_pose_gives_pose_guidance(faces: dict[str, FaceResult]) -> None:
 
 
 def test_same_frame_twice_asks_to_hold(faces: dict[str, FaceResult]) -> None:
-    session = EnrollmentSession("A", Gallery.empty())
+    session = EnrollmentSession("A", Gallery.empty(), _dlib())
     assert offer_prompted(session, faces["a1"]).captured == 1
     # The very same frame again (only the prompted pose differs) adds nothing.
     status = offer_prompted(session, faces["a1"])
@@ -237,14 +251,14 @@ def test_duplicate_of_another_person_is_refused_naming_them(
 
 def test_new_person_unlike_everyone_is_enrolled(faces: dict[str, FaceResult]) -> None:
     gallery = _gallery(faces, {"A": ["a1", "a2"], "C": ["b1"]})
-    session = EnrollmentSession("D", gallery, EnrollmentSection(samples=1))
+    session = EnrollmentSession("D", gallery, _dlib(samples=1))
     status = offer_prompted(session, faces["c1"])
     assert status.state is EnrollState.DONE and status.duplicate_of is None
 
 
 def test_duplicate_threshold_is_the_configured_one(faces: dict[str, FaceResult]) -> None:
     gallery = _gallery(faces, {"A": ["a1"]})
-    strict = EnrollmentSection(samples=1, duplicate_threshold=0.05)
+    strict = _dlib(samples=1, duplicate_threshold=0.05)
     # A's other photo is ~0.3 away: a duplicate at 0.45, not at 0.05.
     assert offer_prompted(EnrollmentSession("B", gallery), faces["a2"]).state is (
         EnrollState.DUPLICATE
@@ -257,7 +271,7 @@ def test_duplicate_threshold_is_the_configured_one(faces: dict[str, FaceResult])
 @pytest.mark.parametrize("others", [False, True], ids=["alone", "with-others"])
 def test_reenrolling_the_same_person_is_allowed(faces: dict[str, FaceResult], others: bool) -> None:
     people = {"A": ["a1", "a2"]} | ({"C": ["b1"], "E": ["c1"]} if others else {})
-    session = EnrollmentSession("A", _gallery(faces, people), EnrollmentSection(samples=3))
+    session = EnrollmentSession("A", _gallery(faces, people), _dlib(samples=3))
     for key in ("a3", "a4", "a5"):
         status = offer_prompted(session, faces[key])
         assert status.duplicate_of is None and status.guidance is None, key
@@ -265,7 +279,7 @@ def test_reenrolling_the_same_person_is_allowed(faces: dict[str, FaceResult], ot
 
 
 def test_samples_of_two_people_are_inconsistent(faces: dict[str, FaceResult]) -> None:
-    session = EnrollmentSession("X", Gallery.empty())
+    session = EnrollmentSession("X", Gallery.empty(), _dlib())
     assert offer_prompted(session, faces["a1"]).captured == 1
     status = offer_prompted(session, faces["b1"])  # someone else steps in
     assert status.state is EnrollState.INCONSISTENT and status.captured == 1
@@ -274,7 +288,7 @@ def test_samples_of_two_people_are_inconsistent(faces: dict[str, FaceResult]) ->
 
 
 def test_templates_carry_the_model_name_and_version(faces: dict[str, FaceResult]) -> None:
-    session = EnrollmentSession("A", Gallery.empty(), EnrollmentSection(samples=2))
+    session = EnrollmentSession("A", Gallery.empty(), _dlib(samples=2))
     for key in ("a1", "a2"):
         offer_prompted(session, faces[key])
     assert session.state is EnrollState.DONE
@@ -315,7 +329,7 @@ def clip_frames(engine: FaceEngine, shared_data: Path) -> list[FaceResult]:
 
 @pytest.mark.slow
 def test_real_head_turns_in_a_clip_complete_a_session(clip_frames: list[FaceResult]) -> None:
-    session = EnrollmentSession("F", Gallery.empty(), EnrollmentSection(samples=3))
+    session = EnrollmentSession("F", Gallery.empty(), _dlib(samples=3))
     guidance = set()
     for result in clip_frames:
         status = session.offer(result)
@@ -333,7 +347,7 @@ def test_real_head_turns_in_a_clip_complete_a_session(clip_frames: list[FaceResu
 def test_same_person_from_a_clip_cannot_enroll_under_another_id(
     clip_frames: list[FaceResult], faces: dict[str, FaceResult]
 ) -> None:
-    first = EnrollmentSession("F", Gallery.empty(), EnrollmentSection(samples=3))
+    first = EnrollmentSession("F", Gallery.empty(), _dlib(samples=3))
     for result in clip_frames:
         first.offer(result)
     assert first.state is EnrollState.DONE
@@ -347,7 +361,7 @@ def test_same_person_from_a_clip_cannot_enroll_under_another_id(
     assert second.state is EnrollState.DUPLICATE
     assert statuses[-1].duplicate_of == "F" and statuses[-1].captured == 0
     # She may re-enroll as herself.
-    again = EnrollmentSession("F", gallery, EnrollmentSection(samples=3))
+    again = EnrollmentSession("F", gallery, _dlib(samples=3))
     for result in clip_frames:
         again.offer(result)
     assert again.state is EnrollState.DONE

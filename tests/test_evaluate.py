@@ -37,6 +37,7 @@ from recognition.evaluate import (
     sweep,
 )
 from recognition.gallery import Gallery, Template
+from recognition.modelinfo import DLIB_NAME
 
 KEYS = {
     "identities",
@@ -53,6 +54,17 @@ KEYS = {
 
 
 # -- synthetic embeddings: the right answer is known -------------------------
+
+
+# The synthetic sets are laid out at dlib's distances, with dlib's operating point
+# (the defaults are face-reidentification-retail-0095's).
+DLIB_MATCH = MatchSection(
+    threshold=0.50,
+    review_threshold=0.58,
+    min_margin=0.02,
+    max_cohort_ratio=0.74,
+    max_runner_up_ratio=0.80,
+)
 
 
 def _centres(n: int, rng: np.random.Generator) -> np.ndarray[Any, np.dtype[np.float32]]:
@@ -79,7 +91,7 @@ def _dataset(
             persons.append(person)
             rows.append(np.full(128, np.nan, np.float32))
     paths = [f"{p}/{i}.png" for i, p in enumerate(persons)]
-    return DatasetEmbeddings(persons, paths, np.stack(rows).astype(np.float32))
+    return DatasetEmbeddings(persons, paths, np.stack(rows).astype(np.float32), DLIB_NAME)
 
 
 def test_well_separated_people_give_no_errors() -> None:
@@ -91,7 +103,7 @@ def test_well_separated_people_give_no_errors() -> None:
     assert enrolled == 4
     assert len(attempts.genuine) == 3 * 4 * 2
     assert len(attempts.impostor) == 6 * 4  # every image once, when its person is held out
-    r = rates(attempts, MatchSection())
+    r = rates(attempts, DLIB_MATCH)
     assert (r.far, r.frr, r.false_accepts, r.false_rejects, r.misidentified) == (0, 0, 0, 0, 0)
     assert rank1(attempts) == 1.0
     # Held-out people really are absent: each impostor's nearest person is someone else, far off.
@@ -110,7 +122,7 @@ def test_impostor_on_top_of_an_enrolled_person_is_a_false_accept() -> None:
     assert enrolled == n - 1
     assert len(attempts.impostor) == n * 4
     assert len(attempts.genuine) == n * (n - 1) * 2
-    r = rates(attempts, MatchSection())
+    r = rates(attempts, DLIB_MATCH)
     # When twin is held out its 4 images match p0, and the other way round: 8 false accepts.
     assert r.false_accepts == 8
     assert r.far == pytest.approx(8 / (n * 4))
@@ -121,7 +133,9 @@ def test_impostor_on_top_of_an_enrolled_person_is_a_false_accept() -> None:
     assert r.frr == pytest.approx(r.false_rejects / len(attempts.genuine))
     assert r.misidentified == 0
     # Without the margin and runner-up rules the twins are accepted, some as the other twin.
-    loose = rates(attempts, MatchSection(min_margin=0.0, max_runner_up_ratio=10.0))
+    loose = rates(
+        attempts, DLIB_MATCH.model_copy(update={"min_margin": 0.0, "max_runner_up_ratio": 10.0})
+    )
     assert loose.false_rejects == loose.misidentified > 0
 
 
@@ -173,7 +187,7 @@ def test_people_without_enough_usable_images_are_never_enrolled() -> None:
     assert {truth for truth, _ in attempts.genuine} == {"p0", "p1", "p2"}
     assert len(attempts.genuine) == 3 * 3 * 1  # 3 people, enrolled in 3 of 4 folds, 1 probe
     assert len(attempts.impostor) == 3 + 3 + 3 + 1  # usable images only
-    out = report(data, EvalSettings(gallery_per_person=2, folds=4), MatchSection())
+    out = report(data, EvalSettings(gallery_per_person=2, folds=4), DLIB_MATCH)
     assert (out["identities"], out["images"], out["fte"]) == (4, 13, 3)
     assert (out["genuine"], out["impostor"]) == (9, 10)
     assert out["far"] == 0.0 and out["frr"] == 0.0 and out["rank1"] == 1.0
@@ -369,7 +383,7 @@ def test_cache_is_reused_and_invalidated_by_a_changed_file(cached: Path) -> None
     for i, j in itertools.combinations(range(len(paths)), 2):
         same = paths[i].parent == paths[j].parent
         distance = float(np.linalg.norm(vectors[i] - vectors[j]))
-        assert (distance < 0.5) if same else (distance > 0.6), (paths[i], paths[j], distance)
+        assert (distance < 0.85) if same else (distance > 0.95), (paths[i], paths[j], distance)
     before = (cache.stat().st_mtime_ns, cache.read_bytes())
 
     second = _hadir("evaluate", str(cached), "--json", "--workers", "1")
@@ -406,14 +420,14 @@ def test_cache_is_reused_and_invalidated_by_a_changed_file(cached: Path) -> None
 @pytest.mark.slow
 def test_threshold_flag_and_human_readable_output(cached: Path) -> None:
     default = _hadir("evaluate", str(cached), "--json", "--workers", "1").json()
-    strict = _hadir("evaluate", str(cached), "--json", "--workers", "1", "--threshold", "0.3")
+    strict = _hadir("evaluate", str(cached), "--json", "--workers", "1", "--threshold", "0.74")
     assert strict.code == 0, strict.err
     out = strict.json()
-    assert out["threshold"] == 0.3 != default["threshold"]
-    assert 0.3 in [row["threshold"] for row in out["thresholds"]]
+    assert out["threshold"] == 0.74 != default["threshold"]
+    assert 0.74 in [row["threshold"] for row in out["thresholds"]]
     assert (out["genuine"], out["impostor"]) == (default["genuine"], default["impostor"])
     # The threshold's row of the table is the reported operating point.
-    row = next(r for r in default["thresholds"] if r["threshold"] == 0.3)
+    row = next(r for r in default["thresholds"] if r["threshold"] == 0.74)
     assert (out["far"], out["frr"]) == (row["far"], row["frr"])
 
     text = _hadir("evaluate", str(cached), "--workers", "1")

@@ -1,4 +1,7 @@
-"""The face pipeline and quality gate on real faces from ../shared/data."""
+"""The face pipeline and quality gate on real faces from ../shared/data.
+
+These run dlib's 128-d model (still available as ``[recognition] model``);
+the default Intel model has its own tests in test_embedding.py."""
 
 from __future__ import annotations
 
@@ -20,12 +23,13 @@ from recognition.faces import (
     make_detector,
 )
 from recognition.images import as_image, load_image, to_rgb
+from recognition.modelinfo import DLIB_NAME
 from recognition.quality import assess, yaw_from_landmarks
 
 
 @pytest.fixture(scope="module")
 def models() -> FaceModels:
-    return FaceModels()
+    return FaceModels(model=DLIB_NAME)
 
 
 @pytest.fixture(scope="module")
@@ -91,8 +95,8 @@ def test_yunet_backend_finds_the_same_face(
 
 
 def test_detector_config_errors(tmp_path: Path) -> None:
-    with pytest.raises(ModelError, match="yunet_model"):
-        make_detector("yunet", "", 320, 0, 0.7)
+    # No path: the YuNet file shipped in recognition/models/.
+    assert isinstance(make_detector("yunet", "", 320, 0, 0.7), YuNetDetector)
     with pytest.raises(ModelError, match="not found"):
         make_detector("yunet", str(tmp_path / "missing.onnx"), 320, 0, 0.7)
     bogus = tmp_path / "bogus.onnx"
@@ -187,7 +191,7 @@ def test_damaged_or_replaced_model_files_are_refused(tmp_path: Path) -> None:
     short = tmp_path / "resnet.dat"
     short.write_bytes(data[: len(data) // 2])
     with pytest.raises(ModelError, match="checksum differs"):
-        FaceModels(paths={**real, "resnet": short})
+        FaceModels(paths={**real, "resnet": short}, model=DLIB_NAME)
     missing = tmp_path / "absent.dat"
     with pytest.raises(ModelError, match="missing"):
         FaceModels(paths={**real, "five": missing})

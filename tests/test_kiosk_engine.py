@@ -32,6 +32,12 @@ def _frames(clip: Path) -> list[np.ndarray]:
     return frames
 
 
+def _gallery(engine: FaceEngine, vectors: list[np.ndarray]) -> Gallery:
+    name, version = engine.models.model_name, engine.models.model_version
+    templates = [Template(NIP, v, str(i), name, version) for i, v in enumerate(vectors)]
+    return Gallery.build(templates, None, name, version)
+
+
 @pytest.fixture(scope="module")
 def yunet_engine(shared_models: Path) -> FaceEngine:
     detector = YuNetDetector(shared_models / "face_detection_yunet_2023mar.onnx", 320)
@@ -54,9 +60,7 @@ def test_a_real_head_turn_passes_the_kiosk_challenge_with_yunet(
         if result.embedding is not None:
             vectors.append(result.embedding)
     assert vectors
-    gallery = GalleryHolder(
-        Gallery.build([Template(NIP, v, str(i)) for i, v in enumerate(vectors)])
-    )
+    gallery = GalleryHolder(_gallery(yunet_engine, vectors))
     liveness = LivenessSection(challenge="always", challenges=(kind,), timeout_seconds=6.0)
     recognizer = EngineRecognizer(
         yunet_engine, gallery, MatchSection(), liveness, rng=random.Random(1)
@@ -85,9 +89,7 @@ def test_a_borderline_face_names_its_nearest_person_only_for_the_pin_keypad(
         if r.embedding is not None
     ]
     assert vectors
-    gallery = GalleryHolder(
-        Gallery.build([Template(NIP, v, str(i)) for i, v in enumerate(vectors)])
-    )
+    gallery = GalleryHolder(_gallery(yunet_engine, vectors))
     # Her own face, but every distance falls in the review band (above 0.05).
     params = MatchSection(threshold=0.05, review_threshold=0.9)
     liveness = LivenessSection(challenge="never")

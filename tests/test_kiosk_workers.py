@@ -97,7 +97,9 @@ def test_embedding_helper_matches_in_process_and_recovers_from_a_kill(shared_dat
     frame = np.full((480, 640, 3), 90, np.uint8)
     frame[45:435, 64:576] = cv2.resize(rgb, (512, 390))
     detector = make_detector("hog", "", 320, 0, 0.7)
-    local = FaceEngine(detector, FaceModels()).analyze(frame)
+    local = FaceEngine(detector, FaceModels(model="dlib_face_recognition_resnet_model_v1")).analyze(
+        frame
+    )
     models = KioskModels(with_68=False)
     try:
         remote = FaceEngine(detector, models).analyze(frame)  # type: ignore[arg-type]

@@ -136,6 +136,7 @@ SITI_EXPECTED = {
     "single_punch_days": 1,
     # TL1 2 x 0.5 + TL3 1.5 + PSW1 0.5 + PSW2 1 + PSW4 2 + TK 4
     "tpp_deduction_percent": 10.0,
+    "tpp_adjustment_percent": 0.0,
     "adjustments": [],
 }
 
@@ -241,7 +242,7 @@ def test_closed_month_is_frozen_and_later_changes_are_adjustments(env: Env) -> N
     assert [a["work_date"] for a in siti["adjustments"]] == ["2026-02-12"]
     adj = siti["adjustments"][0]
     assert adj["before"]["status"] == "tk" and adj["after"]["status"] == "hadir"
-    assert adj["tpp_delta_percent"] == -4.0
+    assert adj["tpp_delta_percent"] == -4.0 and siti["tpp_adjustment_percent"] == -4.0
     # Closing March books the adjustment: April no longer shows it.
     env.clock.now = wib("2026-04-06 09:00")
     recaps.close_month("2026-03", "bkpsdm")

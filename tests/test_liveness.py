@@ -683,11 +683,17 @@ def test_command_follows_the_face_it_is_pointed_at(
     # HOG misses her tilted head in most frames: the man is not taken instead,
     # and the human-readable output says why so little was seen.
     args = parser.parse_args(
-        ["liveness", clip, "--challenge", "turn_right", "--face-at", "120,100"]
+        ["liveness", clip, "--challenge", "turn_right", "--face-at", "120,100", "--detector", "hog"]
     )
     assert args._run(args) == 0
     text = capsys.readouterr().out
     assert "live        no" in text and "--detector yunet" in text
+    # The default detector (YuNet, shipped) follows her through the clip.
+    args = parser.parse_args(
+        ["liveness", clip, "--challenge", "turn_right", "--face-at", "120,100"]
+    )
+    assert args._run(args) == 0
+    assert "live        yes" in capsys.readouterr().out
     for bad, message in (("120", "X,Y"), ("a,b", "X,Y"), ("-5,10", ">= 0"), ("nan,3", "finite")):
         with pytest.raises(SystemExit):
             parser.parse_args(["liveness", clip, "--challenge", "blink", f"--face-at={bad}"])
