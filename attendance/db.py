@@ -38,6 +38,10 @@ class DatabaseRefusedError(StoreError):
     """The database file is corrupt, foreign or from a newer Hadir."""
 
 
+class NoStoreError(StoreError):
+    """There is no kiosk database in the folder and the caller may not create one."""
+
+
 class StorageFullError(StoreError):
     """The disk (or the file size limit) is full; nothing was recorded."""
 
@@ -195,19 +199,34 @@ def current_revision(conn: Connection) -> str | None:
     return MigrationContext.configure(conn).get_current_revision()
 
 
+def missing_store_message(data_dir: Path) -> str:
+    what = "does not exist" if not data_dir.exists() else f"has no {DB_FILENAME}"
+    return (
+        f"no kiosk database: {data_dir} {what}. Check --data-dir (or [device] data_dir "
+        "in the config); nothing was created. A kiosk's database is made when the kiosk "
+        "is set up (hadir setup, hadir kiosk, hadir set-admin-pin, hadir sync register) "
+        "or restored (hadir restore)."
+    )
+
+
 def open_database(
-    data_dir: Path, *, migrate_to: str = "head", quick_check: bool = False
+    data_dir: Path, *, migrate_to: str = "head", quick_check: bool = False, create: bool = True
 ) -> Database:
     """Open (creating if needed) ``<data_dir>/hadir.db`` and bring its schema up to date.
+
+    ``create=False`` (read-only and audit commands) raises :class:`NoStoreError`
+    instead of creating a database (and, in the store, new keys) in a wrong folder.
 
     Raises :class:`DatabaseRefusedError` for a corrupt file, a SQLite file of another
     application, or a schema newer than this program knows. ``quick_check`` also reads
     every page (``PRAGMA quick_check``, seconds on a large store): the kiosk does it
     once at start-up so damage deep in the file is found before a punch needs it.
     """
+    path = data_dir / DB_FILENAME
+    if not create and not path.is_file():
+        raise NoStoreError(missing_store_message(data_dir))
     if not data_dir.exists():
         data_dir.mkdir(parents=True, mode=0o700)  # personal data: owner only
-    path = data_dir / DB_FILENAME
     if not path.exists():
         # Created owner-only; SQLite gives the -wal and -shm files the same mode.
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))

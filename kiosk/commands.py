@@ -97,6 +97,7 @@ def _finger_args(p: argparse.ArgumentParser) -> None:
 
 
 def _finger_run(args: argparse.Namespace) -> int:
+    from attendance.db import StoreError
     from attendance.fingerprints import FingerprintSlots
     from attendance.ids import validate_nip
     from attendance.store import Store
@@ -113,7 +114,10 @@ def _finger_run(args: argparse.Namespace) -> int:
         validate_nip(args.nip)
     except ValueError as exc:
         raise CommandError(str(exc)) from None
-    store = Store.from_config(cfg)
+    try:
+        store = Store.from_config(cfg, create=False)
+    except StoreError as exc:
+        raise CommandError(str(exc)) from None
     try:
         if store.employees.get(args.nip) is None:
             raise CommandError(f"no employee with NIP {args.nip} on this kiosk")
@@ -164,7 +168,7 @@ def _lookalike_run(args: argparse.Namespace) -> int:
         raise CommandError(f"--max-distance must be between 0 and 2, got {limit}")
     scope = cfg.device.opd_code if match.gallery_scope == "opd" else None
     try:
-        store = Store.from_config(cfg)
+        store = Store.from_config(cfg, create=False)
     except StoreError as exc:
         raise CommandError(str(exc)) from None
     try:

@@ -51,7 +51,8 @@ def _run_sync(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
     key_dir = key_dir_for(cfg.data_dir, cfg.store)
     try:
-        store = Store.from_config(cfg)
+        # Registering sets a kiosk up; status and now only read an existing one.
+        store = Store.from_config(cfg, create=args.action == "register")
     except StoreError as exc:
         raise CommandError(str(exc)) from None
     try:
