@@ -50,7 +50,10 @@ def build_parser(commands: dict[str, Command]) -> argparse.ArgumentParser:
         description="Hadir: face and fingerprint attendance kiosk for ASN.",
     )
     parser.add_argument(
-        "--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR")
+        "--log-level",
+        default="INFO",
+        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+        help="least important log messages shown on standard error (default INFO)",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, command in commands.items():
@@ -58,6 +61,13 @@ def build_parser(commands: dict[str, Command]) -> argparse.ArgumentParser:
         command.add_arguments(p)
         p.set_defaults(_run=command.run)
     return parser
+
+
+def quiet_libraries(level: str) -> None:
+    """Alembic logs every plugin and migration step at INFO; our own modules say
+    what matters in one line. Below DEBUG only its warnings are shown."""
+    if level != "DEBUG":
+        logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -73,6 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    quiet_libraries(args.log_level)
     try:
         return int(args._run(args) or 0)
     except CommandError as exc:

@@ -413,10 +413,12 @@ def run_kiosk(args: argparse.Namespace) -> int:
     from PySide6.QtWidgets import QApplication
 
     from attendance.configfile import ConfigError
+    from kiosk.qtlog import install_qt_log
     from recognition.faces import ModelError
     from recognition.frames import FrameSourceError
 
     cfg = config_from_args(args)
+    install_qt_log()
     app = QApplication.instance() or QApplication(["hadir"])
     demo_dir: Path | None = None
     source: FrameSource | None = None
@@ -425,7 +427,7 @@ def run_kiosk(args: argparse.Namespace) -> int:
         from kiosk.demo import prepare_demo
 
         try:
-            demo = prepare_demo(cfg, args.source)
+            demo = prepare_demo(cfg, args.source, getattr(args, "data_dir", None))
         except ModelError as exc:
             raise CommandError(f"the kiosk cannot start: {exc}") from None
         cfg, source, engine, demo_dir = demo.cfg, demo.source, demo.engine, demo.data_dir
@@ -465,7 +467,7 @@ def run_kiosk(args: argparse.Namespace) -> int:
         kiosk.stop()
         if engine is not None:
             close_engine(engine)
-        if demo_dir is not None:
+        if demo_dir is not None and getattr(args, "data_dir", None) is None:
             import shutil
 
             shutil.rmtree(demo_dir, ignore_errors=True)

@@ -33,11 +33,19 @@ def _shared_data() -> Path | None:
 
 def _screenshots_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("out_dir", type=Path, metavar="OUT_DIR", help="folder for the PNG files")
-    p.add_argument("--language", choices=("id", "en"), default="id")
+    p.add_argument(
+        "--language",
+        choices=("id", "en"),
+        default="id",
+        help="language of the screens: id (Bahasa Indonesia, default) or en",
+    )
 
 
 def _screenshots_run(args: argparse.Namespace) -> int:
     _offscreen_without_display()
+    from kiosk.qtlog import install_qt_log
+
+    install_qt_log()
     from kiosk.screenshots import render_all
 
     try:
@@ -50,6 +58,13 @@ def _screenshots_run(args: argparse.Namespace) -> int:
 
 def _kiosk_args(p: argparse.ArgumentParser) -> None:
     add_config_argument(p)
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="kiosk data directory (default: [device] data_dir in the config; with --demo: "
+        "a temporary folder removed at exit, or this folder, kept)",
+    )
     p.add_argument(
         "--demo",
         action="store_true",
@@ -70,6 +85,13 @@ def _kiosk_run(args: argparse.Namespace) -> int:
 
 def _bench_args(p: argparse.ArgumentParser) -> None:
     add_config_argument(p)
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="folder in which the benchmark makes its temporary kiosk stores (default: the "
+        "system's temporary folder); they are removed at the end",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--video", type=Path, default=None, help="clip of a person walking up")
     p.add_argument(
@@ -78,11 +100,19 @@ def _bench_args(p: argparse.ArgumentParser) -> None:
         default=None,
         help="clip of a person turning the head (for the runs with a challenge)",
     )
-    p.add_argument("--templates", type=int, default=10_000)
+    p.add_argument(
+        "--templates",
+        type=int,
+        default=10_000,
+        help="templates in the store of the memory and start-up run (default 10000)",
+    )
 
 
 def _bench_run(args: argparse.Namespace) -> int:
     _offscreen_without_display()
+    from kiosk.qtlog import install_qt_log
+
+    install_qt_log()
     from kiosk.bench import run_bench
 
     return run_bench(args)

@@ -141,7 +141,9 @@ def _enroll_from(source: FrameSource, engine: FaceEngine, limit: int) -> list[np
     return vectors
 
 
-def prepare_demo(cfg: HadirConfig, source_path: Path | None) -> Demo:
+def prepare_demo(cfg: HadirConfig, source_path: Path | None, data_dir: Path | None = None) -> Demo:
+    """The demo kiosk's config, frames and engine, its roster stored in ``data_dir``
+    (default: a new temporary folder, which the kiosk removes when it exits)."""
     from attendance.admin import AdminGuard
     from attendance.clock import SystemClock
     from attendance.store import EmployeeRecord, Store
@@ -149,7 +151,8 @@ def prepare_demo(cfg: HadirConfig, source_path: Path | None) -> Demo:
     from recognition.frames import FakeFrameSource, open_source
 
     frames = _demo_frames(source_path)
-    data_dir = Path(tempfile.mkdtemp(prefix="hadir-demo-"))
+    if data_dir is None:
+        data_dir = Path(tempfile.mkdtemp(prefix="hadir-demo-"))
     photos = frames is not None and frames[0] == "images"
     cfg = demo_config(
         cfg, data_dir, small_faces=frames is not None and source_path is None, photos=photos

@@ -67,6 +67,7 @@ def test_demo_enrolls_and_punches_without_shared(tmp_path: Path) -> None:
     assert str(clone / "assets" / "demo") in out, out
     assert "face enrolled: Siti Rahmawati" in out, out
     assert "face punch recorded" in out, out
+    assert "propagateSizeHints" not in out and "alembic" not in out.lower(), out
 
 
 @pytest.mark.slow
