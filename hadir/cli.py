@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import os
 import sys
 from collections.abc import Sequence
 
 from hadir.command import Command, CommandError
+from hadir.logsetup import configure_logging
 
 # Packages that contribute commands, in the order they are listed in --help.
 COMMAND_MODULES = (
@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "sync.commands",
     "server.commands",
     "kiosk.commands",
+    "hadir.deploy",
 )
 
 
@@ -63,13 +64,6 @@ def build_parser(commands: dict[str, Command]) -> argparse.ArgumentParser:
     return parser
 
 
-def quiet_libraries(level: str) -> None:
-    """Alembic logs every plugin and migration step at INFO; our own modules say
-    what matters in one line. Below DEBUG only its warnings are shown."""
-    if level != "DEBUG":
-        logging.getLogger("alembic").setLevel(logging.WARNING)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     # One BLAS thread: the kiosk's recognition shares two cores with capture,
     # UI and sync, and OpenBLAS's spinning threads make a 1:N search up to
@@ -78,12 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = _collect()
     parser = build_parser(commands)
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=getattr(logging, args.log_level),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    quiet_libraries(args.log_level)
+    configure_logging(args.log_level)
     try:
         return int(args._run(args) or 0)
     except CommandError as exc:

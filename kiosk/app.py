@@ -448,11 +448,16 @@ def run_kiosk(args: argparse.Namespace) -> int:
         window.resize(cfg.kiosk.width, cfg.kiosk.height)
         window.show()
     kiosk.start()
+    from kiosk.watchdog import Watchdog
+
+    watchdog = Watchdog(window)  # READY=1 and the watchdog, when run by systemd
+    watchdog.start(status=f"kiosk ready, data in {cfg.data_dir}")
     if args.exit_after is not None:
         QTimer.singleShot(max(0, round(args.exit_after * 1000)), app.quit)
     try:
         code = app.exec()
     finally:
+        watchdog.stop()
         rss, peak = memory_mb()
         helper = getattr(getattr(kiosk.engine.models, "helper", None), "pid", None)
         helper_rss = memory_mb(helper)[0] if helper is not None else 0.0
