@@ -16,7 +16,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from hadir.command import Command, CommandError
+from hadir.command import (
+    Command,
+    CommandError,
+    add_config_argument,
+    add_data_dir_argument,
+    config_from_args,
+)
 
 UNITS = {"kiosk": "hadir-kiosk.service", "server": "hadir-server.service"}
 SYSTEMD_DIR = Path("/etc/systemd/system")
@@ -137,7 +143,122 @@ def _install_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _backup_common(p: argparse.ArgumentParser) -> None:
+    add_config_argument(p)
+    add_data_dir_argument(p)
+    p.add_argument(
+        "--server",
+        action="store_true",
+        help="the central server's database and admin token (default: this kiosk's data)",
+    )
+    p.add_argument(
+        "--database-url",
+        default=None,
+        help="server: SQLAlchemy URL (default: [server] database_url, or SQLite in <data_dir>)",
+    )
+
+
+def _backup_args(p: argparse.ArgumentParser) -> None:
+    _backup_common(p)
+    p.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="backup file to write (a .tar.gz, owner-only: it holds the keys)",
+    )
+    p.add_argument(
+        "--snapshots",
+        action="store_true",
+        help="kiosk: also the punch snapshots (personal data; large)",
+    )
+
+
+def _server_settings(args: argparse.Namespace) -> tuple[str, Path]:
+    from server.settings import settings_from_config
+
+    settings = settings_from_config(config_from_args(args))
+    return args.database_url or settings.database_url, settings.admin_token_file
+
+
+def _backup_run(args: argparse.Namespace) -> int:
+    from attendance.store import key_dir_for
+    from hadir.backup import BackupError, backup_kiosk, backup_server
+
+    try:
+        if args.server:
+            url, token = _server_settings(args)
+            summary = backup_server(url, token, args.out)
+        else:
+            cfg = config_from_args(args)
+            summary = backup_kiosk(
+                cfg.data_dir,
+                key_dir_for(cfg.data_dir, cfg.store),
+                args.out,
+                snapshots=args.snapshots,
+            )
+    except (BackupError, OSError) as exc:
+        raise CommandError(str(exc)) from None
+    size = summary.path.stat().st_size
+    print(f"{summary.kind} backup written to {summary.path} ({size} bytes):")
+    for name, n in summary.members.items():
+        print(f"  {name} ({n} bytes)")
+    print("keep it off this machine and owner-only: it holds the keys")
+    return 0
+
+
+def _restore_args(p: argparse.ArgumentParser) -> None:
+    _backup_common(p)
+    p.add_argument("file", type=Path, help="a backup file written by hadir backup")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="replace an existing database (a kiosk's files are moved aside, not deleted)",
+    )
+
+
+def _restore_run(args: argparse.Namespace) -> int:
+    from attendance.db import StoreError
+    from hadir.backup import BackupError, restore_kiosk, restore_server
+
+    try:
+        if args.server:
+            url, token = _server_settings(args)
+            restore_server(args.file, url, token, force=args.force)
+            print(f"server restored from {args.file}")
+            return 0
+        from attendance.integrity import load_public_key
+        from attendance.store import Store, key_dir_for
+        from attendance.verify import verify_log
+
+        cfg = config_from_args(args)
+        aside = restore_kiosk(
+            args.file, cfg.data_dir, key_dir_for(cfg.data_dir, cfg.store), force=args.force
+        )
+        # Opening checks that the keys belong to the database (and migrates an
+        # older schema); then the whole chain is verified.
+        with Store.from_config(cfg, create=False) as store:
+            report = verify_log(store.db, load_public_key(store.keys.public_key))
+    except (BackupError, StoreError, OSError) as exc:
+        raise CommandError(str(exc)) from None
+    if aside is not None:
+        print(f"the replaced files are in {aside}")
+    verdict = "OK" if report.ok else f"{len(report.problems)} problem(s)"
+    print(f"kiosk restored into {cfg.data_dir}: {report.punches} punches checked: {verdict}")
+    return 0 if report.ok else 1
+
+
 COMMANDS: dict[str, Command] = {
+    "backup": Command(
+        "back up this kiosk (database, keys, device token) or the server (pg_dump or SQLite, "
+        "admin token) into one file",
+        _backup_args,
+        _backup_run,
+    ),
+    "restore": Command(
+        "restore a backup made by hadir backup, then verify the punch log",
+        _restore_args,
+        _restore_run,
+    ),
     "install-service": Command(
         "write and enable the systemd unit of the kiosk (full screen under cage, watchdog) "
         "or the server (uvicorn workers behind TLS)",
