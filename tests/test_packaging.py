@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -17,7 +18,7 @@ SERVER_ONLY = {"fastapi", "uvicorn", "psycopg", "psycopg-binary", "python-multip
 
 
 def _locked(extra: str) -> set[str]:
-    uv = shutil.which("uv")
+    uv = os.environ.get("UV") or shutil.which("uv")  # `uv run` sets $UV
     if uv is None:
         pytest.skip("uv is not on PATH")
     out = subprocess.run(
