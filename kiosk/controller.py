@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+from attendance.hostinfo import format_uptime
 from kiosk.fingerprint import FingerAlreadyEnrolledError
 from kiosk.i18n import Catalogue
 from kiosk.ports import (
@@ -924,6 +925,9 @@ class KioskController:
             (cat.text("device.server"), info.server or cat.text("device.none")),
             (cat.text("device.disk"), disk),
             (cat.text("device.version"), info.version),
+            (cat.text("device.temperature"),
+             "-" if info.temperature_c is None else f"{info.temperature_c:.1f} °C"),
+            (cat.text("device.uptime"), format_uptime(info.uptime_seconds)),
         )  # fmt: skip
         self.device = replace(self.device, rows=rows)
         self._changed()

@@ -114,6 +114,8 @@ class DeviceInfo:
     server: str
     disk_free_bytes: int
     version: str
+    temperature_c: float | None = None  # CPU, where the machine reports one
+    uptime_seconds: float | None = None  # since boot
 
 
 class AdminService(Protocol):

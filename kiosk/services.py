@@ -23,6 +23,7 @@ import numpy as np
 from attendance.admin import AdminGuard, PinHashError
 from attendance.clock import Clock, SystemClock
 from attendance.config import AdminSection
+from attendance.hostinfo import cpu_temperature_c, uptime_seconds
 from kiosk.engine import CapturedSample
 from kiosk.ports import (
     AdminCheck,
@@ -288,6 +289,8 @@ class StoreAdmin:
             server=self.server,
             disk_free_bytes=shutil.disk_usage(self.store.data_dir).free,
             version=kiosk_version(),
+            temperature_c=cpu_temperature_c(),
+            uptime_seconds=uptime_seconds(),
         )
 
 

@@ -671,6 +671,14 @@ class SyncWorker:
             health["clock_state"] = "synced" if abs(offset) <= 2.0 else "unsynced"
         with contextlib.suppress(OSError):
             health["disk_free_bytes"] = shutil.disk_usage(self.store.data_dir).free
+        from attendance.hostinfo import cpu_temperature_c, uptime_seconds
+
+        temperature = cpu_temperature_c()
+        if temperature is not None:
+            health["temperature_c"] = temperature
+        uptime = uptime_seconds()
+        if uptime is not None:
+            health["uptime_seconds"] = round(uptime)
         client.heartbeat(health)
 
 
