@@ -296,7 +296,10 @@ def build_kiosk(
 
         sync_worker: SyncWorker | None = None
         sync: WorkerSync | None = None
-        if cfg.sync.enabled:
+        from sync.worker import sync_enabled, sync_server_url
+
+        syncing = sync_enabled(cfg, store)  # the config, or a registration
+        if syncing:
             from sync.worker import build_worker
 
             sync_worker = build_worker(
@@ -308,7 +311,7 @@ def build_kiosk(
                 clock_trust=trust,
                 clock_lock=threading.Lock(),
             )
-            sync = WorkerSync(sync_worker, cfg.sync.server_url)
+            sync = WorkerSync(sync_worker, sync_server_url(cfg))
 
         guard = AdminGuard(store.admin_state, sys_clock, cfg.admin)
 
@@ -323,7 +326,7 @@ def build_kiosk(
             trust,
             camera_ok,
             lambda: sync.status() if sync is not None else None,
-            cfg.sync.server_url if cfg.sync.enabled else "",
+            sync_server_url(cfg) if syncing else "",
         )
         enrollment = EngineEnrollment(
             engine,

@@ -237,8 +237,27 @@ def _lookalike_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _setup_args(p: argparse.ArgumentParser) -> None:
+    from kiosk.setup import add_setup_arguments
+
+    add_config_argument(p)
+    add_data_dir_argument(p)
+    add_setup_arguments(p)
+
+
+def _setup_run(args: argparse.Namespace) -> int:
+    from kiosk.setup import run_setup
+
+    return run_setup(args)
+
+
 COMMANDS: dict[str, Command] = {
     "kiosk": Command("run the attendance kiosk (PySide6)", _kiosk_args, _kiosk_run),
+    "setup": Command(
+        "set up a new kiosk: admin PIN, registration with the server (OPD, sync on), camera check",
+        _setup_args,
+        _setup_run,
+    ),
     "fingerprint-enroll": Command(
         "enroll an employee's finger into the kiosk's fingerprint module",
         _finger_args,
