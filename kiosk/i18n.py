@@ -81,7 +81,10 @@ _ID: Final[Mapping[str, str]] = {
     "admin.enter_pin": "Masukkan PIN admin",
     "admin.wrong_pin": "PIN salah ({left} kesempatan lagi)",
     "admin.locked": "Terkunci. Coba lagi dalam {seconds} detik",
-    "admin.not_set": "PIN admin belum diatur di perangkat ini",
+    "admin.not_set": (
+        "PIN admin belum diatur di perangkat ini. Petugas TI: jalankan "
+        "'hadir setup' (atau 'hadir set-admin-pin') di perangkat ini"
+    ),
     "admin.menu.enroll": "Daftarkan wajah",
     "admin.menu.enroll_finger": "Daftarkan wajah / sidik jari",
     "admin.menu.people": "Data pegawai",
@@ -235,7 +238,10 @@ _EN: Final[Mapping[str, str]] = {
     "admin.enter_pin": "Enter the admin PIN",
     "admin.wrong_pin": "Wrong PIN ({left} attempts left)",
     "admin.locked": "Locked. Try again in {seconds} s",
-    "admin.not_set": "No admin PIN is set on this device",
+    "admin.not_set": (
+        "No admin PIN is set on this device. IT officer: run 'hadir setup' "
+        "(or 'hadir set-admin-pin') on this device"
+    ),
     "admin.menu.enroll": "Enroll a face",
     "admin.menu.enroll_finger": "Enroll a face / fingerprint",
     "admin.menu.people": "People",

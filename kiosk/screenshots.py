@@ -332,5 +332,7 @@ def _device_scene(ctl: KioskController) -> None:
             server="https://absensi.okikab.go.id",
             disk_free_bytes=21_400_000_000,
             version="0.1.0",
+            temperature_c=52.3,
+            uptime_seconds=273_906.0,
         )
     )
