@@ -43,6 +43,7 @@ from kiosk.ports import (
     SyncInfo,
     SyncService,
 )
+from kiosk.setup import first_pin_step
 from kiosk.state import (
     AdminMenuState,
     AttendanceState,
@@ -75,7 +76,7 @@ NOTICE_SECONDS = 3.0
 FINGER_SNAPSHOT_SECONDS = 2.0
 
 Processor = Callable[[Frame, float], object]
-KeypadPurpose = Literal["punch_nip", "punch_pin", "admin"]
+KeypadPurpose = Literal["punch_nip", "punch_pin", "admin", "admin_new"]
 
 
 def _utc_now() -> datetime:
@@ -133,6 +134,7 @@ class KioskController:
         self._sync_polling = False
         self._next_sync_poll = 0.0
         self._keypad_purpose: KeypadPurpose = "punch_nip"
+        self._first_pin: str | None = None  # first start: the new admin PIN typed once
         self._digits = ""
         self._pin_nip = ""
         self._pin_suggested = False  # _pin_nip came from a borderline face
@@ -501,6 +503,12 @@ class KioskController:
             title = f"{self.cat.text('pin.title')} · {group_nip(self._pin_nip)}"
             prompt = self.cat.text("pin.enter_pin")
             shown, max_len = mask_pin(self._digits), PIN_MAX
+        elif purpose == "admin_new":  # first start (kiosk/setup.py)
+            title = self.cat.text("setup.title")
+            prompt = self.cat.text(
+                "setup.pin_new" if self._first_pin is None else "setup.pin_repeat"
+            )
+            shown, max_len = mask_pin(self._digits), PIN_MAX
         else:
             title, prompt = self.cat.text("admin.title"), self.cat.text("admin.enter_pin")
             shown, max_len = mask_pin(self._digits), PIN_MAX
@@ -534,7 +542,7 @@ class KioskController:
             self._digits = self._digits[:-1]
             self.keypad = self._keypad_state("")
         elif key == "cancel":
-            if self._keypad_purpose == "admin":
+            if self._keypad_purpose in ("admin", "admin_new"):
                 self._leave_admin()
             else:
                 self.show_attendance()
@@ -569,10 +577,27 @@ class KioskController:
                 lambda outcome: self._punch_done(outcome, snapshot),
                 self._pin_failed,
             )
+        elif purpose == "admin_new":
+            self._digits = ""
+            outcome, self._first_pin = first_pin_step(self._first_pin, digits)
+            if outcome == "set":
+                self.run(
+                    lambda: self.admin.set_first_pin(digits), self._first_pin_set, self._admin_error
+                )
+            else:
+                self.keypad = self._keypad_state(
+                    "" if outcome == "repeat" else self.cat.text(f"setup.pin_{outcome}")
+                )
         else:
             self._digits = ""
             self.keypad = self._keypad_state("")
             self.run(lambda: self.admin.check_pin(digits), self._admin_checked, self._admin_error)
+
+    def _first_pin_set(self, _: None) -> None:
+        self._first_pin = None
+        self.screen = "admin_menu"
+        self._touch()
+        self._changed()
 
     def _pin_failed(self, exc: BaseException) -> None:
         self._busy = False
@@ -592,7 +617,8 @@ class KioskController:
         if check.ok:
             self.screen = "admin_menu"
             self._touch()
-        elif check.not_set:
+        elif check.not_set:  # first start: the admin PIN is made here, typed twice
+            self._keypad_purpose, self._first_pin = "admin_new", None
             self.keypad = self._keypad_state(self.cat.text("admin.not_set"))
         elif check.locked_seconds > 0:
             seconds = max(1, round(check.locked_seconds))

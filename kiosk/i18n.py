@@ -82,9 +82,13 @@ _ID: Final[Mapping[str, str]] = {
     "admin.wrong_pin": "PIN salah ({left} kesempatan lagi)",
     "admin.locked": "Terkunci. Coba lagi dalam {seconds} detik",
     "admin.not_set": (
-        "PIN admin belum diatur di perangkat ini. Petugas TI: jalankan "
-        "'hadir setup' (atau 'hadir set-admin-pin') di perangkat ini"
+        "PIN admin belum diatur: buat PIN admin sekarang (atau jalankan 'hadir setup')"
     ),
+    "setup.title": "Penyiapan awal",
+    "setup.pin_new": "Buat PIN admin baru (6-12 angka)",
+    "setup.pin_repeat": "Ulangi PIN admin",
+    "setup.pin_short": "PIN admin minimal 6 angka",
+    "setup.pin_mismatch": "PIN tidak sama; ulangi dari awal",
     "admin.menu.enroll": "Daftarkan wajah",
     "admin.menu.enroll_finger": "Daftarkan wajah / sidik jari",
     "admin.menu.people": "Data pegawai",
@@ -238,10 +242,12 @@ _EN: Final[Mapping[str, str]] = {
     "admin.enter_pin": "Enter the admin PIN",
     "admin.wrong_pin": "Wrong PIN ({left} attempts left)",
     "admin.locked": "Locked. Try again in {seconds} s",
-    "admin.not_set": (
-        "No admin PIN is set on this device. IT officer: run 'hadir setup' "
-        "(or 'hadir set-admin-pin') on this device"
-    ),
+    "admin.not_set": "No admin PIN yet: create one now (or run 'hadir setup')",
+    "setup.title": "First start",
+    "setup.pin_new": "Create a new admin PIN (6-12 digits)",
+    "setup.pin_repeat": "Repeat the admin PIN",
+    "setup.pin_short": "The admin PIN needs at least 6 digits",
+    "setup.pin_mismatch": "The PINs differ; start again",
     "admin.menu.enroll": "Enroll a face",
     "admin.menu.enroll_finger": "Enroll a face / fingerprint",
     "admin.menu.people": "People",

@@ -70,6 +70,9 @@ class RenderOnlyServices:
     def check_pin(self, pin: str) -> AdminCheck:
         raise self._refuse()
 
+    def set_first_pin(self, pin: str) -> None:
+        raise self._refuse()
+
     def search(self, query: str) -> list[PersonRow]:
         return []
 

@@ -230,6 +230,14 @@ class StoreAdmin:
             not_set=check.outcome == "not_set",
         )
 
+    def set_first_pin(self, pin: str) -> None:
+        """First start at the touch screen: only while no admin PIN is set."""
+        with self._pin_lock:
+            if self.guard.is_set():
+                raise PermissionError("an admin PIN is already set on this kiosk")
+            self.guard.set_pin(pin)  # PinFormatError (a ValueError) names what is wrong
+            self.store.audit.record(ADMIN_ACTOR, "set_admin_pin", detail="first start")
+
     def search(self, query: str) -> list[PersonRow]:
         people = self.store.employees.search(query, limit=50)
         counts = self.store.templates.counts()

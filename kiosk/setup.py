@@ -137,3 +137,24 @@ def add_setup_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--code", default=None, help="one-time enrollment code from the server's admin")
     p.add_argument("--no-camera-check", action="store_true", help="skip waiting for a camera frame")
+
+
+# ---------------------------------------------------------------- first start on the touch screen
+
+
+def first_pin_step(first: str | None, digits: str) -> tuple[str, str | None]:
+    """One OK on the first-start keypad: (outcome, the first entry to keep).
+
+    ``short``: fewer than 6 digits (asked again); ``repeat``: ask the same PIN
+    again; ``mismatch``: the repeat differed (start over); ``set``: both agree.
+    """
+    if first is None:
+        if len(digits) < FIRST_PIN_MIN:
+            return "short", None
+        return "repeat", digits
+    if digits != first:
+        return "mismatch", None
+    return "set", first
+
+
+FIRST_PIN_MIN = 6  # the kiosk's admin PIN guards erasure and export: longer than an employee's
