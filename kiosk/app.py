@@ -207,6 +207,18 @@ def _fingerprint_watcher(
     )
 
 
+def _registrar(cfg: HadirConfig, store: Store) -> Callable[[str, str], str]:
+    """The device page's registration: exchanges the code, switches sync on (next start)."""
+    from attendance.store import key_dir_for
+    from sync.registration import register_kiosk
+
+    def register(url: str, code: str) -> str:
+        key_dir = key_dir_for(cfg.data_dir, cfg.store)
+        return register_kiosk(store, key_dir, url, code, cfg.sync.timeout_seconds).opd_code
+
+    return register
+
+
 def limit_malloc_arenas(arenas: int = 2) -> None:
     """Cap glibc's malloc arenas: with camera, recognition, sync and UI threads
     each taking its own arena, resident memory grows by tens of megabytes for
@@ -328,6 +340,7 @@ def build_kiosk(
             lambda: sync.status() if sync is not None else None,
             sync_server_url(cfg) if syncing else "",
         )
+        admin.registrar = _registrar(cfg, store)
         enrollment = EngineEnrollment(
             engine,
             holder,

@@ -998,6 +998,21 @@ class KioskController:
 
         self.run(lambda: self.admin.export_csv(target), done, failed)
 
+    def device_register(self, server_url: str, code: str) -> None:
+        """Register with the central server from the device page (first start)."""
+        self._touch()
+
+        def done(opd: str) -> None:
+            self.device = replace(self.device, message=self.cat.text("device.registered", opd=opd))
+            self._changed()
+
+        def failed(exc: BaseException) -> None:
+            reason = self.cat.text("device.register_failed", reason=str(exc))
+            self.device = replace(self.device, message=reason)
+            self._changed()
+
+        self.run(lambda: self.admin.register(server_url.strip(), code.strip()), done, failed)
+
     def device_leave(self) -> None:
         log.info("kiosk mode left from the device page")
         if self.on_quit is not None:

@@ -73,6 +73,9 @@ class RenderOnlyServices:
     def set_first_pin(self, pin: str) -> None:
         raise self._refuse()
 
+    def register(self, server_url: str, code: str) -> str:
+        raise self._refuse()
+
     def search(self, query: str) -> list[PersonRow]:
         return []
 

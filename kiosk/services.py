@@ -217,6 +217,8 @@ class StoreAdmin:
         # Set by the composition root when a fingerprint sensor is attached:
         # deletes an erased person's slots on the module.
         self.on_fingerprint_erased: Callable[[tuple[int, ...]], None] | None = None
+        # Set by the composition root: (server URL, enrollment code) -> OPD code.
+        self.registrar: Callable[[str, str], str] | None = None
         self._pin_lock = threading.Lock()  # the guard's read-modify-write must not interleave
 
     def check_pin(self, pin: str) -> AdminCheck:
@@ -229,6 +231,12 @@ class StoreAdmin:
             locked_seconds=check.retry_after_seconds,
             not_set=check.outcome == "not_set",
         )
+
+    def register(self, server_url: str, code: str) -> str:
+        """Register with the central server (the device page); returns the OPD code."""
+        if self.registrar is None:
+            raise RuntimeError("registration is not available on this kiosk")
+        return self.registrar(server_url, code)
 
     def set_first_pin(self, pin: str) -> None:
         """First start at the touch screen: only while no admin PIN is set."""

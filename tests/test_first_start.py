@@ -107,3 +107,30 @@ def test_first_pin_steps() -> None:
     assert first_pin_step(None, "123456") == ("repeat", "123456")
     assert first_pin_step("123456", "123457") == ("mismatch", None)
     assert first_pin_step("123456", "123456") == ("set", "123456")
+
+
+def test_registration_from_the_device_page(tmp_path: Path) -> None:
+    """Server address and enrollment code typed at the kiosk: registered, OPD named,
+    sync switched on for the next start (a real server on loopback)."""
+    from sync.registration import register_kiosk
+    from sync.serverproc import AdminApi, ServerProcess
+    from sync.worker import SYNC_ENABLED_KEY
+
+    ctl, store, _ = _kiosk(tmp_path / "kiosk")
+    admin = ctl.admin
+    assert isinstance(admin, StoreAdmin)
+    admin.registrar = lambda url, code: (
+        register_kiosk(store, tmp_path / "kiosk" / "keys", url, code, 30.0).opd_code
+    )
+    try:
+        with ServerProcess(tmp_path / "server") as server:
+            code = AdminApi(server.url, server.admin_token()).enrollment_code("DINKES")
+            ctl.device_register("  " + server.url, "WRONG")
+            assert ctl.device.message.startswith("Pendaftaran gagal: ")
+            assert store.state.get(SYNC_ENABLED_KEY) is None
+            ctl.device_register(server.url, code + " ")
+            assert ctl.device.message.startswith("Terdaftar untuk OPD DINKES")
+            assert store.state.get(SYNC_ENABLED_KEY) == "1"
+            assert any((tmp_path / "kiosk" / "keys").glob("*token*"))
+    finally:
+        store.close()
