@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import os
 import sys
 from collections.abc import Sequence
 
 from hadir.command import Command, CommandError
+from hadir.logsetup import configure_logging
 
 # Packages that contribute commands, in the order they are listed in --help.
 COMMAND_MODULES = (
@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "sync.commands",
     "server.commands",
     "kiosk.commands",
+    "hadir.deploy",
 )
 
 
@@ -50,7 +51,10 @@ def build_parser(commands: dict[str, Command]) -> argparse.ArgumentParser:
         description="Hadir: face and fingerprint attendance kiosk for ASN.",
     )
     parser.add_argument(
-        "--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR")
+        "--log-level",
+        default="INFO",
+        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+        help="least important log messages shown on standard error (default INFO)",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, command in commands.items():
@@ -68,11 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = _collect()
     parser = build_parser(commands)
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=getattr(logging, args.log_level),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(args.log_level)
     try:
         return int(args._run(args) or 0)
     except CommandError as exc:

@@ -78,15 +78,21 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--hours", type=int, default=72, help="hours until the code expires")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
-    p = sub.add_parser("revoke-device", help="revoke a kiosk's credentials")
-    _common(p, suppress=True)
-    p.add_argument("device_id")
-
     p = sub.add_parser(
-        "import-employees", help="import the roster from CSV (nip,name,opd,type,schedule_group)"
+        "revoke-device",
+        help="revoke a kiosk's credentials",
+        description="revoke a kiosk's credentials (it must register again with a new code)",
     )
     _common(p, suppress=True)
-    p.add_argument("file", type=Path)
+    p.add_argument("device_id", help="the kiosk's device id (as in sync status)")
+
+    p = sub.add_parser(
+        "import-employees",
+        help="import the roster from CSV (nip,name,opd,type,schedule_group)",
+        description="import the roster from CSV (nip,name,opd,type,schedule_group)",
+    )
+    _common(p, suppress=True)
+    p.add_argument("file", type=Path, help="the CSV file (UTF-8, header row)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
     p = sub.add_parser(
@@ -97,7 +103,11 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     _common(p, suppress=True)
     p.add_argument("--model", required=True, help="model name, e.g. the old dlib model")
 
-    p = sub.add_parser("admin-token", help="print the admin API token (created if absent)")
+    p = sub.add_parser(
+        "admin-token",
+        help="print the admin API token (created if absent)",
+        description="print the admin API token (created if absent)",
+    )
     _common(p, suppress=True)
 
     p = sub.add_parser(
