@@ -34,12 +34,13 @@ def _common(parser: argparse.ArgumentParser, *, json_flag: bool = False) -> None
         parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
-def _open(cfg: AttendanceConfig) -> Store:
+def _open(cfg: AttendanceConfig, *, create: bool = False) -> Store:
+    """The kiosk's store; only device set-up commands pass ``create=True``."""
     from attendance.db import StoreError
     from attendance.store import Store
 
     try:
-        return Store.from_config(cfg)
+        return Store.from_config(cfg, create=create)
     except StoreError as exc:
         raise CommandError(str(exc)) from None
 
@@ -159,6 +160,8 @@ def _export_run(args: argparse.Namespace) -> int:
 
     cfg = config_from_args(args, AttendanceConfig)
     out = Path(args.out_path)
+    if args.last < args.first:  # before the store: a bad range names the range
+        raise CommandError(f"--to ({args.last}) is before --from ({args.first})")
     store = _open(cfg)
     try:
         n = export_csv(store.db, out, args.first, args.last, ZoneInfo(cfg.device.timezone))
@@ -186,7 +189,7 @@ def _demo_run(args: argparse.Namespace) -> int:
     if args.count < 1 or args.employees < 1:
         raise CommandError("--count and --employees must be at least 1")
     cfg = config_from_args(args, AttendanceConfig)
-    store = _open(cfg)
+    store = _open(cfg, create=True)  # fills a new sample kiosk
     try:
         results = demo_punches(store, cfg, args.count, employees=args.employees)
         stats = store.outbox.stats()
@@ -229,7 +232,7 @@ def _pin_run(args: argparse.Namespace) -> int:
         if getpass.getpass("Repeat the PIN: ") != pin:
             raise CommandError("the two PINs differ; nothing changed")
     cfg = config_from_args(args, AttendanceConfig)
-    store = _open(cfg)
+    store = _open(cfg, create=True)  # setting up a kiosk
     try:
         guard = AdminGuard(store.admin_state, SystemClock(), cfg.admin)
         try:

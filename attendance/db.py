@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import shutil
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,6 +37,10 @@ class StoreError(Exception):
 
 class DatabaseRefusedError(StoreError):
     """The database file is corrupt, foreign or from a newer Hadir."""
+
+
+class NoStoreError(StoreError):
+    """There is no kiosk database in the folder and the caller may not create one."""
 
 
 class StorageFullError(StoreError):
@@ -195,19 +200,34 @@ def current_revision(conn: Connection) -> str | None:
     return MigrationContext.configure(conn).get_current_revision()
 
 
+def missing_store_message(data_dir: Path) -> str:
+    what = "does not exist" if not data_dir.exists() else f"has no {DB_FILENAME}"
+    return (
+        f"no kiosk database: {data_dir} {what}. Check --data-dir (or [device] data_dir "
+        "in the config); nothing was created. A kiosk's database is made when the kiosk "
+        "is set up (hadir setup, hadir kiosk, hadir set-admin-pin, hadir sync register) "
+        "or restored (hadir restore)."
+    )
+
+
 def open_database(
-    data_dir: Path, *, migrate_to: str = "head", quick_check: bool = False
+    data_dir: Path, *, migrate_to: str = "head", quick_check: bool = False, create: bool = True
 ) -> Database:
     """Open (creating if needed) ``<data_dir>/hadir.db`` and bring its schema up to date.
+
+    ``create=False`` (read-only and audit commands) raises :class:`NoStoreError`
+    instead of creating a database (and, in the store, new keys) in a wrong folder.
 
     Raises :class:`DatabaseRefusedError` for a corrupt file, a SQLite file of another
     application, or a schema newer than this program knows. ``quick_check`` also reads
     every page (``PRAGMA quick_check``, seconds on a large store): the kiosk does it
     once at start-up so damage deep in the file is found before a punch needs it.
     """
+    path = data_dir / DB_FILENAME
+    if not create and not path.is_file():
+        raise NoStoreError(missing_store_message(data_dir))
     if not data_dir.exists():
         data_dir.mkdir(parents=True, mode=0o700)  # personal data: owner only
-    path = data_dir / DB_FILENAME
     if not path.exists():
         # Created owner-only; SQLite gives the -wal and -shm files the same mode.
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
@@ -259,7 +279,10 @@ def _open_checked(path: Path, migrate_to: str) -> Database:
             )
         if rev != target:
             log.info("migrating %s from %s to %s", path, rev or "empty", target)
-            upgrade(db, target)
+            if rev is None:
+                upgrade(db, target)
+            else:
+                _upgrade_or_roll_back(db, path, rev, target)
     except DatabaseRefusedError:
         db.dispose()
         raise
@@ -273,6 +296,46 @@ def _open_checked(path: Path, migrate_to: str) -> Database:
             "with an empty data directory and re-sync the roster."
         ) from exc
     return db
+
+
+def pre_migration_copy_path(path: Path, target: str) -> Path:
+    return path.with_name(f"{path.name}.before-{target}")
+
+
+def _upgrade_or_roll_back(db: Database, path: Path, rev: str, target: str) -> None:
+    """Migrate an existing store; on any failure put the copy taken before back.
+
+    SQLite DDL in Alembic is not one transaction, so a migration that fails half
+    way would leave a half-migrated file. The copy (SQLite's online backup API,
+    owner-only) stays beside the database after a successful upgrade as well:
+    ``hadir.db.before-<revision>``, the way back to the previous Hadir.
+    """
+    copy = pre_migration_copy_path(path, target)
+    copy.unlink(missing_ok=True)
+    os.close(os.open(copy, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    source = sqlite3.connect(path)
+    try:
+        target_db = sqlite3.connect(copy)
+        try:
+            source.backup(target_db)
+        finally:
+            target_db.close()
+    finally:
+        source.close()
+    try:
+        upgrade(db, target)
+    except BaseException as exc:
+        db.dispose()
+        for suffix in ("-wal", "-shm"):
+            path.with_name(path.name + suffix).unlink(missing_ok=True)
+        shutil.copyfile(copy, path)
+        log.error("migrating %s to %s failed (%s); rolled back to %s", path, target, exc, rev)
+        raise DatabaseRefusedError(
+            f"migrating {path} from schema {rev} to {target} failed ({exc}); the database "
+            f"was put back as it was (schema {rev}, copy in {copy}). Run the previous Hadir "
+            "version, and report the error."
+        ) from exc
+    log.info("migrated %s to %s; the copy from before is %s", path, target, copy)
 
 
 @contextmanager

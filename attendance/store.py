@@ -368,12 +368,15 @@ class Store:
         snapshot_retention_days: int = 60,
         snapshot_max_mb: int = 500,
         quick_check: bool = False,
+        create: bool = True,
     ) -> Store:
         """Open (or create) the store in ``data_dir``; see the module docstring for refusals.
 
         ``quick_check``: read every page first (the kiosk at start-up; see ``open_database``).
+        ``create=False``: a folder without a database raises ``NoStoreError`` (read-only
+        and audit commands must not create a database and new keys in a mistyped folder).
         """
-        db = open_database(data_dir, quick_check=quick_check)
+        db = open_database(data_dir, quick_check=quick_check, create=create)
         try:
             keys = _load_checked_keys(db, key_dir or data_dir / "keys")
         except BaseException:
@@ -385,7 +388,9 @@ class Store:
         return cls(db, keys, device_id, data_dir, snapshots)
 
     @classmethod
-    def from_config(cls, cfg: AttendanceConfig, *, quick_check: bool = False) -> Store:
+    def from_config(
+        cls, cfg: AttendanceConfig, *, quick_check: bool = False, create: bool = True
+    ) -> Store:
         return cls.open(
             cfg.data_dir,
             device_id=cfg.device.id,
@@ -393,6 +398,7 @@ class Store:
             snapshot_retention_days=cfg.store.snapshot_retention_days,
             snapshot_max_mb=cfg.store.snapshot_max_mb,
             quick_check=quick_check,
+            create=create,
         )
 
     def close(self) -> None:

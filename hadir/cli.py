@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import os
 import sys
 from collections.abc import Sequence
 
 from hadir.command import CONFIG_MODEL_ATTR, Command, CommandError
+from hadir.logsetup import configure_logging
 
 # Packages that contribute commands, in the order they are listed in --help.
 COMMAND_MODULES = (
@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "sync.commands",
     "server.commands",
     "kiosk.commands",
+    "hadir.deploy",
 )
 
 
@@ -51,7 +52,10 @@ def build_parser(commands: dict[str, Command]) -> argparse.ArgumentParser:
         description="Hadir: face and fingerprint attendance kiosk for ASN.",
     )
     parser.add_argument(
-        "--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR")
+        "--log-level",
+        default="INFO",
+        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+        help="least important log messages shown on standard error (default INFO)",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, command in commands.items():
@@ -73,11 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     # Every command validates the whole file, whatever view of it it reads.
     setattr(args, CONFIG_MODEL_ATTR, HadirConfig)
-    logging.basicConfig(
-        level=getattr(logging, args.log_level),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(args.log_level)
     try:
         return int(args._run(args) or 0)
     except CommandError as exc:

@@ -231,6 +231,18 @@ def _fingerprint_watcher(
     )
 
 
+def _registrar(cfg: HadirConfig, store: Store) -> Callable[[str, str], str]:
+    """The device page's registration: exchanges the code, switches sync on (next start)."""
+    from attendance.store import key_dir_for
+    from sync.registration import register_kiosk
+
+    def register(url: str, code: str) -> str:
+        key_dir = key_dir_for(cfg.data_dir, cfg.store)
+        return register_kiosk(store, key_dir, url, code, cfg.sync.timeout_seconds).opd_code
+
+    return register
+
+
 def limit_malloc_arenas(arenas: int = 2) -> None:
     """Cap glibc's malloc arenas: with camera, recognition, sync and UI threads
     each taking its own arena, resident memory grows by tens of megabytes for
@@ -324,7 +336,10 @@ def build_kiosk(
 
         sync_worker: SyncWorker | None = None
         sync: WorkerSync | None = None
-        if cfg.sync.enabled:
+        from sync.worker import sync_enabled, sync_server_url
+
+        syncing = sync_enabled(cfg, store)  # the config, or a registration
+        if syncing:
             from sync.worker import build_worker
 
             sync_worker = build_worker(
@@ -336,7 +351,7 @@ def build_kiosk(
                 clock_trust=trust,
                 clock_lock=threading.Lock(),
             )
-            sync = WorkerSync(sync_worker, cfg.sync.server_url)
+            sync = WorkerSync(sync_worker, sync_server_url(cfg))
 
         guard = AdminGuard(store.admin_state, sys_clock, cfg.admin)
 
@@ -351,8 +366,9 @@ def build_kiosk(
             trust,
             camera_ok,
             lambda: sync.status() if sync is not None else None,
-            cfg.sync.server_url if cfg.sync.enabled else "",
+            sync_server_url(cfg) if syncing else "",
         )
+        admin.registrar = _registrar(cfg, store)
         enrollment = EngineEnrollment(
             engine,
             holder,
@@ -441,11 +457,13 @@ def run_kiosk(args: argparse.Namespace) -> int:
     from PySide6.QtWidgets import QApplication
 
     from hadir.configfile import ConfigError
+    from kiosk.qtlog import install_qt_log
     from recognition.faces import ModelError
     from recognition.frames import FrameSourceError
 
     # The demo uses a temporary folder of its own (its summary line names it).
     cfg = config_from_args(args, HadirConfig, data_dir_key=None if args.demo else "device.data_dir")
+    install_qt_log()
     app = QApplication.instance() or QApplication(["hadir"])
     demo_dir: Path | None = None
     source: FrameSource | None = None
@@ -454,7 +472,7 @@ def run_kiosk(args: argparse.Namespace) -> int:
         from kiosk.demo import prepare_demo
 
         try:
-            demo = prepare_demo(cfg, args.source)
+            demo = prepare_demo(cfg, args.source, getattr(args, "data_dir", None))
         except ModelError as exc:
             raise CommandError(f"the kiosk cannot start: {exc}") from None
         cfg, source, engine, demo_dir = demo.cfg, demo.source, demo.engine, demo.data_dir
@@ -475,11 +493,16 @@ def run_kiosk(args: argparse.Namespace) -> int:
         window.resize(cfg.kiosk.width, cfg.kiosk.height)
         window.show()
     kiosk.start()
+    from kiosk.watchdog import Watchdog
+
+    watchdog = Watchdog(window)  # READY=1 and the watchdog, when run by systemd
+    watchdog.start(status=f"kiosk ready, data in {cfg.data_dir}")
     if args.exit_after is not None:
         QTimer.singleShot(max(0, round(args.exit_after * 1000)), app.quit)
     try:
         code = app.exec()
     finally:
+        watchdog.stop()
         rss, peak = memory_mb()
         helper = getattr(getattr(kiosk.engine.models, "helper", None), "pid", None)
         helper_rss = memory_mb(helper)[0] if helper is not None else 0.0
@@ -494,7 +517,7 @@ def run_kiosk(args: argparse.Namespace) -> int:
         kiosk.stop()
         if engine is not None:
             close_engine(engine)
-        if demo_dir is not None:
+        if demo_dir is not None and getattr(args, "data_dir", None) is None:
             import shutil
 
             shutil.rmtree(demo_dir, ignore_errors=True)

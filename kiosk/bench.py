@@ -52,12 +52,13 @@ def _clip(args: argparse.Namespace) -> Path:
         if not args.video.is_file():
             raise CommandError(f"--video {args.video} is not a file")
         return Path(args.video)
-    from kiosk.demo import DEMO_CLIP
+    from kiosk.demo import demo_clip_candidates
 
-    clip = _shared() / "data" / "video" / DEMO_CLIP
-    if not clip.is_file():
-        raise CommandError(f"no clip given and {clip} is absent; pass --video FILE")
-    return clip
+    for clip in demo_clip_candidates():
+        if clip.is_file():
+            return clip
+    looked = ", ".join(str(c) for c in demo_clip_candidates())
+    raise CommandError(f"no clip given and none at {looked}; pass --video FILE")
 
 
 def _challenge_clip(args: argparse.Namespace, clip: Path) -> Path:
@@ -264,7 +265,10 @@ def run_bench(args: argparse.Namespace) -> int:
     base = config_from_args(args, HadirConfig)
     log.info("load average at start: %.2f", os.getloadavg()[0])
     # The sample clips are 480x270 with small faces: use the demo's detector settings.
-    workdir = Path(tempfile.mkdtemp(prefix="hadir-bench-"))
+    parent = getattr(args, "data_dir", None)
+    if parent is not None:
+        Path(parent).mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(prefix="hadir-bench-", dir=parent))
     try:
         cfg = demo_config(base, workdir, small_faces=True)
         turn_clip = _challenge_clip(args, clip)

@@ -36,11 +36,19 @@ def _shared_data() -> Path | None:
 
 def _screenshots_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("out_dir", type=Path, metavar="OUT_DIR", help="folder for the PNG files")
-    p.add_argument("--language", choices=("id", "en"), default="id")
+    p.add_argument(
+        "--language",
+        choices=("id", "en"),
+        default="id",
+        help="language of the screens: id (Bahasa Indonesia, default) or en",
+    )
 
 
 def _screenshots_run(args: argparse.Namespace) -> int:
     _offscreen_without_display()
+    from kiosk.qtlog import install_qt_log
+
+    install_qt_log()
     from kiosk.screenshots import render_all
 
     try:
@@ -53,6 +61,13 @@ def _screenshots_run(args: argparse.Namespace) -> int:
 
 def _kiosk_args(p: argparse.ArgumentParser) -> None:
     add_config_argument(p)
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="kiosk data directory (default: [device] data_dir in the config; with --demo: "
+        "a temporary folder removed at exit, or this folder, kept)",
+    )
     p.add_argument(
         "--demo",
         action="store_true",
@@ -73,6 +88,13 @@ def _kiosk_run(args: argparse.Namespace) -> int:
 
 def _bench_args(p: argparse.ArgumentParser) -> None:
     add_config_argument(p)
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="folder in which the benchmark makes its temporary kiosk stores (default: the "
+        "system's temporary folder); they are removed at the end",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--video", type=Path, default=None, help="clip of a person walking up")
     p.add_argument(
@@ -81,11 +103,19 @@ def _bench_args(p: argparse.ArgumentParser) -> None:
         default=None,
         help="clip of a person turning the head (for the runs with a challenge)",
     )
-    p.add_argument("--templates", type=int, default=10_000)
+    p.add_argument(
+        "--templates",
+        type=int,
+        default=10_000,
+        help="templates in the store of the memory and start-up run (default 10000)",
+    )
 
 
 def _bench_run(args: argparse.Namespace) -> int:
     _offscreen_without_display()
+    from kiosk.qtlog import install_qt_log
+
+    install_qt_log()
     from kiosk.bench import run_bench
 
     return run_bench(args)
@@ -100,6 +130,7 @@ def _finger_args(p: argparse.ArgumentParser) -> None:
 
 
 def _finger_run(args: argparse.Namespace) -> int:
+    from attendance.db import StoreError
     from attendance.fingerprints import FingerprintSlots
     from attendance.ids import validate_nip
     from attendance.store import Store
@@ -116,7 +147,10 @@ def _finger_run(args: argparse.Namespace) -> int:
         validate_nip(args.nip)
     except ValueError as exc:
         raise CommandError(str(exc)) from None
-    store = Store.from_config(cfg)
+    try:
+        store = Store.from_config(cfg, create=False)
+    except StoreError as exc:
+        raise CommandError(str(exc)) from None
     try:
         if store.employees.get(args.nip) is None:
             raise CommandError(f"no employee with NIP {args.nip} on this kiosk")
@@ -168,7 +202,7 @@ def _lookalike_run(args: argparse.Namespace) -> int:
         raise CommandError(f"--max-distance must be between 0 and 2, got {limit}")
     scope = cfg.device.opd_code if match.gallery_scope == "opd" else None
     try:
-        store = Store.from_config(cfg)
+        store = Store.from_config(cfg, create=False)
     except StoreError as exc:
         raise CommandError(str(exc)) from None
     try:
@@ -208,11 +242,30 @@ def _lookalike_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _setup_args(p: argparse.ArgumentParser) -> None:
+    from kiosk.setup import add_setup_arguments
+
+    add_config_argument(p)
+    add_data_dir_argument(p)
+    add_setup_arguments(p)
+
+
+def _setup_run(args: argparse.Namespace) -> int:
+    from kiosk.setup import run_setup
+
+    return run_setup(args)
+
+
 COMMANDS: dict[str, Command] = {
     "enroll": ENROLL_COMMAND,
     "enroll-photos": ENROLL_FOLDER_COMMAND,
     "templates": TEMPLATES_COMMAND,
     "kiosk": Command("run the attendance kiosk (PySide6)", _kiosk_args, _kiosk_run),
+    "setup": Command(
+        "set up a new kiosk: admin PIN, registration with the server (OPD, sync on), camera check",
+        _setup_args,
+        _setup_run,
+    ),
     "fingerprint-enroll": Command(
         "enroll an employee's finger into the kiosk's fingerprint module",
         _finger_args,

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+from attendance.hostinfo import format_uptime
 from kiosk.fingerprint import FingerAlreadyEnrolledError
 from kiosk.i18n import Catalogue
 from kiosk.ports import (
@@ -42,6 +43,7 @@ from kiosk.ports import (
     SyncInfo,
     SyncService,
 )
+from kiosk.setup import first_pin_step
 from kiosk.state import (
     AdminMenuState,
     AttendanceState,
@@ -74,7 +76,7 @@ NOTICE_SECONDS = 3.0
 FINGER_SNAPSHOT_SECONDS = 2.0
 
 Processor = Callable[[Frame, float], object]
-KeypadPurpose = Literal["punch_nip", "punch_pin", "admin"]
+KeypadPurpose = Literal["punch_nip", "punch_pin", "admin", "admin_new"]
 
 
 def _utc_now() -> datetime:
@@ -132,6 +134,7 @@ class KioskController:
         self._sync_polling = False
         self._next_sync_poll = 0.0
         self._keypad_purpose: KeypadPurpose = "punch_nip"
+        self._first_pin: str | None = None  # first start: the new admin PIN typed once
         self._digits = ""
         self._pin_nip = ""
         self._pin_suggested = False  # _pin_nip came from a borderline face
@@ -500,6 +503,12 @@ class KioskController:
             title = f"{self.cat.text('pin.title')} · {group_nip(self._pin_nip)}"
             prompt = self.cat.text("pin.enter_pin")
             shown, max_len = mask_pin(self._digits), PIN_MAX
+        elif purpose == "admin_new":  # first start (kiosk/setup.py)
+            title = self.cat.text("setup.title")
+            prompt = self.cat.text(
+                "setup.pin_new" if self._first_pin is None else "setup.pin_repeat"
+            )
+            shown, max_len = mask_pin(self._digits), PIN_MAX
         else:
             title, prompt = self.cat.text("admin.title"), self.cat.text("admin.enter_pin")
             shown, max_len = mask_pin(self._digits), PIN_MAX
@@ -533,7 +542,7 @@ class KioskController:
             self._digits = self._digits[:-1]
             self.keypad = self._keypad_state("")
         elif key == "cancel":
-            if self._keypad_purpose == "admin":
+            if self._keypad_purpose in ("admin", "admin_new"):
                 self._leave_admin()
             else:
                 self.show_attendance()
@@ -568,10 +577,27 @@ class KioskController:
                 lambda outcome: self._punch_done(outcome, snapshot),
                 self._pin_failed,
             )
+        elif purpose == "admin_new":
+            self._digits = ""
+            outcome, self._first_pin = first_pin_step(self._first_pin, digits)
+            if outcome == "set":
+                self.run(
+                    lambda: self.admin.set_first_pin(digits), self._first_pin_set, self._admin_error
+                )
+            else:
+                self.keypad = self._keypad_state(
+                    "" if outcome == "repeat" else self.cat.text(f"setup.pin_{outcome}")
+                )
         else:
             self._digits = ""
             self.keypad = self._keypad_state("")
             self.run(lambda: self.admin.check_pin(digits), self._admin_checked, self._admin_error)
+
+    def _first_pin_set(self, _: None) -> None:
+        self._first_pin = None
+        self.screen = "admin_menu"
+        self._touch()
+        self._changed()
 
     def _pin_failed(self, exc: BaseException) -> None:
         self._busy = False
@@ -591,7 +617,8 @@ class KioskController:
         if check.ok:
             self.screen = "admin_menu"
             self._touch()
-        elif check.not_set:
+        elif check.not_set:  # first start: the admin PIN is made here, typed twice
+            self._keypad_purpose, self._first_pin = "admin_new", None
             self.keypad = self._keypad_state(self.cat.text("admin.not_set"))
         elif check.locked_seconds > 0:
             seconds = max(1, round(check.locked_seconds))
@@ -924,6 +951,9 @@ class KioskController:
             (cat.text("device.server"), info.server or cat.text("device.none")),
             (cat.text("device.disk"), disk),
             (cat.text("device.version"), info.version),
+            (cat.text("device.temperature"),
+             "-" if info.temperature_c is None else f"{info.temperature_c:.1f} °C"),
+            (cat.text("device.uptime"), format_uptime(info.uptime_seconds)),
         )  # fmt: skip
         self.device = replace(self.device, rows=rows)
         self._changed()
@@ -967,6 +997,21 @@ class KioskController:
             self._changed()
 
         self.run(lambda: self.admin.export_csv(target), done, failed)
+
+    def device_register(self, server_url: str, code: str) -> None:
+        """Register with the central server from the device page (first start)."""
+        self._touch()
+
+        def done(opd: str) -> None:
+            self.device = replace(self.device, message=self.cat.text("device.registered", opd=opd))
+            self._changed()
+
+        def failed(exc: BaseException) -> None:
+            reason = self.cat.text("device.register_failed", reason=str(exc))
+            self.device = replace(self.device, message=reason)
+            self._changed()
+
+        self.run(lambda: self.admin.register(server_url.strip(), code.strip()), done, failed)
 
     def device_leave(self) -> None:
         log.info("kiosk mode left from the device page")

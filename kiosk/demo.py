@@ -2,10 +2,13 @@
 
 A temporary data directory receives a demo roster (employee PIN and admin
 PIN printed on start). The frame source is ``--source`` (a video file or an
-image folder) or, when the shared test data is next to the checkout, a clip
-of a person facing a camera; the face found in its first frames is enrolled
-as the first demo employee so the demo recognises someone. Without any data
-a blank scripted camera runs and the demo shows the NIP + PIN flow.
+image folder), else the clip of a person facing a camera from the shared test
+data next to the checkout, else the same clip shipped in ``assets/demo``
+(CC BY 4.0, see ``assets/demo/ATTRIBUTION.md``); the face found in its first
+frames is enrolled as the first demo employee so the demo recognises someone.
+Without any clip (a checkout with ``assets/demo`` removed) a blank scripted
+camera runs, the places looked at are logged and printed, and the demo shows
+the NIP + PIN flow.
 """
 
 from __future__ import annotations
@@ -49,6 +52,16 @@ class Demo:
     summary: str
 
 
+def assets_demo_dir() -> Path:
+    """``assets/demo`` of the checkout: the demo clip that ships with Hadir."""
+    return Path(__file__).resolve().parent.parent / "assets" / "demo"
+
+
+def demo_clip_candidates() -> tuple[Path, ...]:
+    """Where the demo looks for its clip, in order."""
+    return (shared_dir() / "data" / "video" / DEMO_CLIP, assets_demo_dir() / DEMO_CLIP)
+
+
 def shared_dir() -> Path:
     here = Path(__file__).resolve().parent.parent
     return Path(os.environ.get("HADIR_SHARED", here.parent / "shared"))
@@ -64,6 +77,15 @@ def demo_config(
     det = rec.detector
     quality = rec.quality
     liveness = rec.liveness.model_copy(update={"challenge": "never"}) if photos else rec.liveness
+    if small_faces and not photos:
+        # A clip cannot blink on cue, and its head turns come round once a
+        # loop (4 s): a slow recognition loop may miss one, so wait for the next.
+        liveness = liveness.model_copy(
+            update={
+                "challenges": ("turn_left", "turn_right"),
+                "timeout_seconds": max(liveness.timeout_seconds, 15.0),
+            }
+        )
     if small_faces:
         # YuNet (the file shipped in recognition/models/) finds them at 480 px.
         det = det.model_copy(update={"backend": "yunet", "detect_width": 480})
@@ -88,8 +110,18 @@ def _demo_frames(path: Path | None) -> tuple[str, Path] | None:
 
             raise CommandError(f"--source {path} does not exist")
         return ("images" if path.is_dir() else "video"), path
-    clip = shared_dir() / "data" / "video" / DEMO_CLIP
-    return ("video", clip) if clip.is_file() else None
+    for clip in demo_clip_candidates():
+        if clip.is_file():
+            return "video", clip
+    return None
+
+
+def missing_clip_message() -> str:
+    looked = ", ".join(str(p) for p in demo_clip_candidates())
+    return (
+        f"no demo clip found (looked at {looked}): the demo camera shows a blank frame "
+        "and nobody is enrolled; give a video file or image folder with --source"
+    )
 
 
 def _enroll_from(source: FrameSource, engine: FaceEngine, limit: int) -> list[np.ndarray]:
@@ -110,7 +142,9 @@ def _enroll_from(source: FrameSource, engine: FaceEngine, limit: int) -> list[np
     return vectors
 
 
-def prepare_demo(cfg: HadirConfig, source_path: Path | None) -> Demo:
+def prepare_demo(cfg: HadirConfig, source_path: Path | None, data_dir: Path | None = None) -> Demo:
+    """The demo kiosk's config, frames and engine, its roster stored in ``data_dir``
+    (default: a new temporary folder, which the kiosk removes when it exits)."""
     from attendance.admin import AdminGuard
     from attendance.clock import SystemClock
     from attendance.store import EmployeeRecord, Store
@@ -118,7 +152,8 @@ def prepare_demo(cfg: HadirConfig, source_path: Path | None) -> Demo:
     from recognition.frames import FakeFrameSource, open_source
 
     frames = _demo_frames(source_path)
-    data_dir = Path(tempfile.mkdtemp(prefix="hadir-demo-"))
+    if data_dir is None:
+        data_dir = Path(tempfile.mkdtemp(prefix="hadir-demo-"))
     photos = frames is not None and frames[0] == "images"
     cfg = demo_config(
         cfg, data_dir, small_faces=frames is not None and source_path is None, photos=photos
@@ -150,9 +185,15 @@ def prepare_demo(cfg: HadirConfig, source_path: Path | None) -> Demo:
     if frames is not None:
         source = open_source(frames[0], path=str(frames[1]), loop=True)
     else:
+        log.warning("%s", missing_clip_message())
         blank = np.full((480, 640, 3), 60, np.uint8)
-        source = FakeFrameSource([blank], fps=15, name="demo camera (no picture)")
-    who = DEMO_ROSTER[0][1] if enrolled else "nobody (no face found in the demo frames)"
+        source = FakeFrameSource([blank], fps=15, name="demo camera (no picture: no demo clip)")
+    if frames is None:
+        who = f"nobody ({missing_clip_message()})"
+    elif enrolled:
+        who = DEMO_ROSTER[0][1]
+    else:
+        who = "nobody (no face found in the demo frames)"
     summary = (
         f"Hadir demo: data in {data_dir}; frames from {source.description}; "
         f"{len(DEMO_ROSTER)} employees (PIN {DEMO_PIN}), face enrolled: {who}; "

@@ -114,10 +114,16 @@ class DeviceInfo:
     server: str
     disk_free_bytes: int
     version: str
+    temperature_c: float | None = None  # CPU, where the machine reports one
+    uptime_seconds: float | None = None  # since boot
 
 
 class AdminService(Protocol):
     def check_pin(self, pin: str) -> AdminCheck: ...
+
+    def set_first_pin(self, pin: str) -> None: ...
+
+    def register(self, server_url: str, code: str) -> str: ...
 
     def search(self, query: str) -> list[PersonRow]: ...
 

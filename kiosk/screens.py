@@ -373,6 +373,23 @@ class DeviceScreen(QWidget):
         self.back = big_button(cat.text("admin.back"), "backButton")
         self.back.clicked.connect(lambda: ctl.admin_select("menu"))
         self.message = _label("message")
+        # First start: registration with the central server (hidden once syncing).
+        self.server_url = QLineEdit()
+        self.server_url.setObjectName("search")
+        self.server_url.setPlaceholderText(cat.text("device.server_url"))
+        self.code = QLineEdit()
+        self.code.setObjectName("search")
+        self.code.setPlaceholderText(cat.text("device.code"))
+        self.register = big_button(cat.text("device.register"))
+        self.register.clicked.connect(
+            lambda: ctl.device_register(self.server_url.text(), self.code.text())
+        )
+        self.register_row = QWidget()
+        register_row = QHBoxLayout(self.register_row)
+        register_row.setContentsMargins(0, 0, 0, 0)
+        register_row.addWidget(self.server_url, 2)
+        register_row.addWidget(self.code, 1)
+        register_row.addWidget(self.register, 1)
         export_row = QHBoxLayout()
         export_row.addWidget(self.path, 2)
         export_row.addWidget(self.export, 1)
@@ -384,6 +401,7 @@ class DeviceScreen(QWidget):
         layout.addWidget(self.title)
         layout.addLayout(self.grid)
         layout.addStretch(1)
+        layout.addWidget(self.register_row)
         layout.addLayout(export_row)
         layout.addWidget(self.message)
         layout.addLayout(buttons)
@@ -401,6 +419,7 @@ class DeviceScreen(QWidget):
             value.setText(v)
         self.message.setText(st.message)
         self.sync_now.setEnabled(self.ctl.sync is not None)
+        self.register_row.setVisible(self.ctl.sync is None)
 
 
 class KioskWindow(QWidget):

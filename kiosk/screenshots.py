@@ -70,6 +70,12 @@ class RenderOnlyServices:
     def check_pin(self, pin: str) -> AdminCheck:
         raise self._refuse()
 
+    def set_first_pin(self, pin: str) -> None:
+        raise self._refuse()
+
+    def register(self, server_url: str, code: str) -> str:
+        raise self._refuse()
+
     def search(self, query: str) -> list[PersonRow]:
         return []
 
@@ -332,5 +338,7 @@ def _device_scene(ctl: KioskController) -> None:
             server="https://absensi.okikab.go.id",
             disk_free_bytes=21_400_000_000,
             version="0.1.0",
+            temperature_c=52.3,
+            uptime_seconds=273_906.0,
         )
     )

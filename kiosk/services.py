@@ -22,6 +22,7 @@ import numpy as np
 from attendance.admin import AdminGuard, PinHashError
 from attendance.clock import Clock, SystemClock
 from attendance.config import AdminSection
+from attendance.hostinfo import cpu_temperature_c, uptime_seconds
 from kiosk.engine import CapturedSample
 from kiosk.ports import (
     AdminCheck,
@@ -227,6 +228,8 @@ class StoreAdmin:
         # Set by the composition root when a fingerprint sensor is attached:
         # deletes an erased person's slots on the module.
         self.on_fingerprint_erased: Callable[[tuple[int, ...]], None] | None = None
+        # Set by the composition root: (server URL, enrollment code) -> OPD code.
+        self.registrar: Callable[[str, str], str] | None = None
         self._pin_lock = threading.Lock()  # the guard's read-modify-write must not interleave
 
     def check_pin(self, pin: str) -> AdminCheck:
@@ -239,6 +242,20 @@ class StoreAdmin:
             locked_seconds=check.retry_after_seconds,
             not_set=check.outcome == "not_set",
         )
+
+    def register(self, server_url: str, code: str) -> str:
+        """Register with the central server (the device page); returns the OPD code."""
+        if self.registrar is None:
+            raise RuntimeError("registration is not available on this kiosk")
+        return self.registrar(server_url, code)
+
+    def set_first_pin(self, pin: str) -> None:
+        """First start at the touch screen: only while no admin PIN is set."""
+        with self._pin_lock:
+            if self.guard.is_set():
+                raise PermissionError("an admin PIN is already set on this kiosk")
+            self.guard.set_pin(pin)  # PinFormatError (a ValueError) names what is wrong
+            self.store.audit.record(ADMIN_ACTOR, "set_admin_pin", detail="first start")
 
     def search(self, query: str) -> list[PersonRow]:
         people = self.store.employees.search(query, limit=50)
@@ -306,6 +323,8 @@ class StoreAdmin:
             server=self.server,
             disk_free_bytes=shutil.disk_usage(self.store.data_dir).free,
             version=kiosk_version(),
+            temperature_c=cpu_temperature_c(),
+            uptime_seconds=uptime_seconds(),
         )
 
 

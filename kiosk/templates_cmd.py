@@ -26,7 +26,12 @@ from hadir.config import HadirConfig
 def _args(parser: argparse.ArgumentParser) -> None:
     add_config_argument(parser)
     add_data_dir_argument(parser)
-    parser.add_argument("action", choices=("status", "drop"))
+    parser.add_argument(
+        "action",
+        choices=("status", "drop"),
+        help="status: people with templates of each model per OPD; drop: delete the "
+        "templates of --model",
+    )
     parser.add_argument("--model", help="drop: the model whose templates are deleted")
     parser.add_argument("--actor", default="cli", help="drop: who asked (audit log)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")

@@ -56,9 +56,17 @@ def _settings(args: argparse.Namespace) -> tuple[DetectorSection, MatchSection]:
 
 def _evaluate_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("dir", type=Path, help="one folder per person with their images")
-    parser.add_argument("--gallery-per-person", type=int, default=2, metavar="K")
+    parser.add_argument(
+        "--gallery-per-person",
+        type=int,
+        default=2,
+        metavar="K",
+        help="enrollment images per person in the gallery (default 2)",
+    )
     parser.add_argument("--folds", type=int, default=5, help="identity folds held out in turn")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--seed", type=int, default=0, help="first split of identities and images (default 0)"
+    )
     parser.add_argument(
         "--repeats",
         type=int,
@@ -75,7 +83,9 @@ def _evaluate_args(parser: argparse.ArgumentParser) -> None:
         help="count folders A and B as one identity (a dataset's known label error, "
         "e.g. lfw-dev's Joseph_Blatter=Sepp_Blatter); repeatable",
     )
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--workers", type=int, default=2, help="processes computing embeddings (default 2)"
+    )
     parser.add_argument("--no-cache", action="store_true", help="do not reuse embeddings")
     _engine_args(parser)
 
@@ -260,7 +270,7 @@ def _run_bench(args: argparse.Namespace) -> int:
 
 def _fingerprint_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("port", help="serial port of the module, e.g. /dev/ttyUSB0 or /dev/serial0")
-    parser.add_argument("--baud", type=int, default=57600)
+    parser.add_argument("--baud", type=int, default=57600, help="serial line speed (default 57600)")
     parser.add_argument("--password", type=lambda s: int(s, 0), default=0, help="module password")
     parser.add_argument(
         "--identify", action="store_true", help="also search the finger on the sensor now"

@@ -79,26 +79,38 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--hours", type=int, default=72, help="hours until the code expires")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
-    p = sub.add_parser("revoke-device", help="revoke a kiosk's credentials")
-    _common(p, suppress=True)
-    p.add_argument("device_id")
-
     p = sub.add_parser(
-        "import-employees", help="import the roster from CSV (nip,name,opd,type,schedule_group)"
+        "revoke-device",
+        help="revoke a kiosk's credentials",
+        description="revoke a kiosk's credentials (it must register again with a new code)",
     )
     _common(p, suppress=True)
-    p.add_argument("file", type=Path)
+    p.add_argument("device_id", help="the kiosk's device id (as in sync status)")
+
+    p = sub.add_parser(
+        "import-employees",
+        help="import the roster from CSV (nip,name,opd,type,schedule_group)",
+        description="import the roster from CSV (nip,name,opd,type,schedule_group)",
+    )
+    _common(p, suppress=True)
+    p.add_argument("file", type=Path, help="the CSV file (UTF-8, header row)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
     p = sub.add_parser(
         "drop-templates",
         help="delete every face template of an embedding model, on the server and (through "
         "the change feed) on every kiosk",
+        description="delete every face template of an embedding model, on the server and "
+        "(through the change feed) on every kiosk; the erasure is audit-logged per person",
     )
     _common(p, suppress=True)
     p.add_argument("--model", required=True, help="model name, e.g. the old dlib model")
 
-    p = sub.add_parser("admin-token", help="print the admin API token (created if absent)")
+    p = sub.add_parser(
+        "admin-token",
+        help="print the admin API token (created if absent)",
+        description="print the admin API token (created if absent)",
+    )
     _common(p, suppress=True)
 
     p = sub.add_parser(
@@ -123,13 +135,23 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
-    p = sub.add_parser("adms-devices", help="list ADMS machines (pending ones with their address)")
+    p = sub.add_parser(
+        "adms-devices",
+        help="list ADMS machines (pending ones with their address)",
+        description="list the ZKTeco ADMS machines that have called the server: serial, "
+        "status, last address, allowed network and held batches",
+    )
     _common(p, suppress=True)
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
-    p = sub.add_parser("adms-approve", help="approve an ADMS machine (its uploads count from now)")
+    p = sub.add_parser(
+        "adms-approve",
+        help="approve an ADMS machine (its uploads count from now)",
+        description="approve a pending ADMS machine: its uploads count from now on; what it "
+        "sent while pending is released only with --release-pending",
+    )
     _common(p, suppress=True)
-    p.add_argument("serial")
+    p.add_argument("serial", help="the machine's serial number (as in adms-devices)")
     p.add_argument("--network", default=None, help="allowed source address or CIDR network")
     p.add_argument("--timezone", default=None, help="IANA zone of the machine's clock")
     p.add_argument(
@@ -141,18 +163,27 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     p = sub.add_parser(
         "review-punches",
         help="punches stored for NIPs the roster does not know or a kiosk does not serve",
+        description="list the punches stored for NIPs the roster does not know or a kiosk "
+        "does not serve, with the total count",
     )
     _common(p, suppress=True)
-    p.add_argument("--limit", type=int, default=1000)
+    p.add_argument(
+        "--limit", type=int, default=1000, help="most punches to list, 1-10000 (default 1000)"
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
     p = sub.add_parser(
-        "audit-log", help="who read, uploaded, refused or erased face templates, and why"
+        "audit-log",
+        help="who read, uploaded, refused or erased face templates, and why",
+        description="the audit log of face templates, newest first: who read, uploaded, "
+        "refused or erased them, and why",
     )
     _common(p, suppress=True)
     p.add_argument("--subject", default=None, help="a NIP or device id")
     p.add_argument("--action", default=None, help="e.g. template_read, template_refused")
-    p.add_argument("--limit", type=int, default=100)
+    p.add_argument(
+        "--limit", type=int, default=100, help="most entries to list, 1-10000 (default 100)"
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
     from server.ledger_commands import add_ledger_subcommands

@@ -75,61 +75,102 @@ def add_ledger_subcommands(sub: Any, common: Callable[[argparse.ArgumentParser],
         return p
 
     p = parser("recap", "monthly recap of one OPD (JSON, CSV, XLSX or PDF)")
-    p.add_argument("--opd", required=True)
-    p.add_argument("--month", required=True, help="YYYY-MM")
-    p.add_argument("--format", choices=("json", "csv", "xlsx", "pdf"), default="json")
+    p.add_argument("--opd", required=True, help="OPD code, e.g. DISKOMINFO")
+    p.add_argument("--month", required=True, help="month as YYYY-MM")
+    p.add_argument(
+        "--format",
+        choices=("json", "csv", "xlsx", "pdf"),
+        default="json",
+        help="output format (default: json; xlsx and pdf need --out)",
+    )
     p.add_argument("--out", type=Path, default=None, help="file to write (default: stdout)")
 
     p = parser("discipline", "yearly discipline report (PP 94/2021) with early warnings")
-    p.add_argument("--year", type=int, required=True)
-    p.add_argument("--opd", default=None)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--year", type=int, required=True, help="calendar year, e.g. 2026")
+    p.add_argument("--opd", default=None, help="OPD code, e.g. DISKOMINFO (default: every OPD)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
 
     p = parser("roll-call", "today's roll call of one OPD: present, late, not yet, on leave")
-    p.add_argument("--opd", required=True)
-    p.add_argument("--date", type=_date_arg, default=None)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--opd", required=True, help="OPD code, e.g. DISKOMINFO")
+    p.add_argument(
+        "--date",
+        type=_date_arg,
+        default=None,
+        help="day as YYYY-MM-DD (default: today in the server's time zone)",
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object")
 
     p = parser("comparison", "attendance and punctuality rates of every OPD in a month")
-    p.add_argument("--month", required=True)
+    p.add_argument("--month", required=True, help="month as YYYY-MM")
 
     p = parser("close-month", "close a month (tutup buku): its recap is frozen")
     p.add_argument("month", help="YYYY-MM")
     p.add_argument("--by", default="admin", help="who closes it (default: admin)")
 
     p = parser("rebuild-ledger", "recompute the ledger of a date range from scratch")
-    p.add_argument("--from", dest="date_from", type=_date_arg, required=True)
-    p.add_argument("--to", dest="date_to", type=_date_arg, required=True)
+    p.add_argument(
+        "--from", dest="date_from", type=_date_arg, required=True, help="first day, YYYY-MM-DD"
+    )
+    p.add_argument(
+        "--to",
+        dest="date_to",
+        type=_date_arg,
+        required=True,
+        help="last day (inclusive), YYYY-MM-DD",
+    )
 
     for name, columns in (
         ("import-punches", "nip,local_time,source"),
         ("import-absences", "nip,kind,from,to"),
     ):
         p = parser(name, f"import from the previous system: CSV with {columns} (idempotent)")
-        p.add_argument("file", type=Path)
-        p.add_argument("--json", action="store_true")
+        p.add_argument("file", type=Path, help=f"the CSV file (UTF-8, header {columns})")
+        p.add_argument("--json", action="store_true", help="print one JSON object")
 
     p = parser("opd", "create or update an OPD / unit")
-    p.add_argument("code")
-    p.add_argument("--name", required=True)
-    p.add_argument("--parent", default=None)
-    p.add_argument("--head-nip", default=None)
-    p.add_argument("--head-name", default=None)
+    p.add_argument("code", help="OPD code: letters, digits, . _ - (1-32), e.g. DISKOMINFO")
+    p.add_argument("--name", required=True, help="full name of the OPD (1-200 characters)")
+    p.add_argument("--parent", default=None, help="code of the parent OPD (default: none)")
+    p.add_argument("--head-nip", default=None, help="NIP (18 digits) of the head (kepala)")
+    p.add_argument("--head-name", default=None, help="name of the head (kepala)")
 
     p = parser("assign", "transfer (mutasi): an employee's OPD, group and type from a date on")
-    p.add_argument("nip")
-    p.add_argument("--from", dest="date_from", type=_date_arg, required=True)
-    p.add_argument("--opd", required=True)
-    p.add_argument("--group", default="default")
-    p.add_argument("--type", dest="employment_type", required=True)
+    p.add_argument("nip", help="the employee's NIP (18 digits)")
+    p.add_argument(
+        "--from",
+        dest="date_from",
+        type=_date_arg,
+        required=True,
+        help="first day of the new assignment, YYYY-MM-DD",
+    )
+    p.add_argument("--opd", required=True, help="OPD code, e.g. DISKOMINFO")
+    p.add_argument("--group", default="default", help="schedule group (default: default)")
+    p.add_argument(
+        "--type",
+        dest="employment_type",
+        required=True,
+        help="employment type: PNS, PPPK or PPPK_PARUH_WAKTU",
+    )
 
     p = parser("leave-add", "enter an absence record (cuti, sakit, izin, DL, WFH ...)")
-    p.add_argument("--nip", required=True)
-    p.add_argument("--kind", required=True)
-    p.add_argument("--from", dest="date_from", type=_date_arg, required=True)
-    p.add_argument("--to", dest="date_to", type=_date_arg, required=True)
+    p.add_argument("--nip", required=True, help="the employee's NIP (18 digits)")
+    p.add_argument(
+        "--kind",
+        required=True,
+        help="absence kind, e.g. cuti_tahunan, sakit, izin, dl, wfh (code or label)",
+    )
+    p.add_argument(
+        "--from", dest="date_from", type=_date_arg, required=True, help="first day, YYYY-MM-DD"
+    )
+    p.add_argument(
+        "--to",
+        dest="date_to",
+        type=_date_arg,
+        required=True,
+        help="last day (inclusive), YYYY-MM-DD",
+    )
     p.add_argument("--by", required=True, help="who enters it")
-    p.add_argument("--reason", default="")
+    p.add_argument("--reason", default="", help="free-text reason (default: empty)")
     p.add_argument("--attachment", type=Path, default=None, help="PDF, JPEG or PNG")
     p.add_argument("--approved-by", default=None, help="decide it at once (someone else)")
 
@@ -138,36 +179,48 @@ def add_ledger_subcommands(sub: Any, common: Callable[[argparse.ArgumentParser],
         ("correction-decide", "a punch correction"),
     ):
         p = parser(name, f"approve or reject {what}")
-        p.add_argument("id")
+        p.add_argument("id", help=f"id (UUID) of {what}")
         group = p.add_mutually_exclusive_group(required=True)
-        group.add_argument("--approve", action="store_true")
-        group.add_argument("--reject", action="store_true")
-        p.add_argument("--by", required=True)
+        group.add_argument("--approve", action="store_true", help="approve it (disetujui)")
+        group.add_argument("--reject", action="store_true", help="reject it (ditolak)")
+        p.add_argument("--by", required=True, help="who decides it")
 
     p = parser("leave-list", "list absence records")
-    p.add_argument("--nip", default=None)
-    p.add_argument("--state", choices=("diajukan", "disetujui", "ditolak"), default=None)
+    p.add_argument("--nip", default=None, help="only this employee's NIP (default: everyone)")
+    p.add_argument(
+        "--state",
+        choices=("diajukan", "disetujui", "ditolak"),
+        default=None,
+        help="only records in this state (default: any)",
+    )
 
     p = parser("correction-add", "request a manual punch (mesin rusak, lupa absen)")
-    p.add_argument("--nip", required=True)
+    p.add_argument("--nip", required=True, help="the employee's NIP (18 digits)")
     p.add_argument("--at", required=True, help='local time "YYYY-MM-DD HH:MM"')
-    p.add_argument("--kind", required=True, choices=("mesin_rusak", "lupa_absen"))
-    p.add_argument("--reason", required=True)
-    p.add_argument("--by", required=True)
-    p.add_argument("--attachment", type=Path, default=None)
+    p.add_argument(
+        "--kind",
+        required=True,
+        choices=("mesin_rusak", "lupa_absen"),
+        help="why the punch is missing: broken machine or forgot to punch",
+    )
+    p.add_argument("--reason", required=True, help="free-text explanation")
+    p.add_argument("--by", required=True, help="who requests it")
+    p.add_argument("--attachment", type=Path, default=None, help="PDF, JPEG or PNG evidence")
 
     p = parser("seed-demo", "fill the database with a plausible regency")
-    p.add_argument("--employees", type=int, default=300)
-    p.add_argument("--months", type=int, default=2)
+    p.add_argument("--employees", type=int, default=300, help="employees, 1-200000 (default 300)")
+    p.add_argument("--months", type=int, default=2, help="months of punches, 1-36 (default 2)")
     p.add_argument("--opds", type=int, default=None, help="default: about one per 160 employees")
-    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
 
     p = parser("bench-ledger", "ledger benchmark: recap, XLSX, late punch update, rebuild")
-    p.add_argument("--employees", type=int, default=10_000)
-    p.add_argument("--opds", type=int, default=60)
-    p.add_argument("--months", type=int, default=12)
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--employees", type=int, default=10_000, help="employees (default 10000)")
+    p.add_argument("--opds", type=int, default=60, help="OPDs (default 60)")
+    p.add_argument("--months", type=int, default=12, help="months of punches (default 12)")
+    p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    p.add_argument(
+        "--json", action="store_true", help="print one JSON object, without progress lines"
+    )
 
 
 def _read(path: Path) -> bytes:

@@ -54,6 +54,7 @@ from attendance.adms import parse_key_values
 from attendance.ids import parse_utc
 from attendance.models import Punch
 from attendance.store import EmployeeRecord, Store
+from sync.client import unreachable
 from sync.retry import TransientError, classify_status
 
 log = logging.getLogger(__name__)
@@ -278,7 +279,7 @@ class AdmsClient:
         except requests.Timeout:
             raise TransientError(f"ADMS {path}: no answer within {self.timeout:g} s") from None
         except requests.RequestException as exc:
-            raise TransientError(f"ADMS {path}: {type(exc).__name__}: {exc}") from None
+            raise TransientError(f"ADMS {path}: {unreachable(exc, self.base_url)}") from None
         if resp.status_code != 200:
             raise classify_status(resp.status_code, resp.text[:200].strip() or resp.reason or "")
         return resp.text

@@ -82,6 +82,33 @@ def check_server_url(url: str) -> None:
     )
 
 
+# What the operating system said, as found in the text of requests' exception.
+_CAUSES = (
+    ("Connection refused", "connection refused: is the server running, on this port?"),
+    ("Name or service not known", "the host name does not resolve: check the address"),
+    ("Temporary failure in name resolution", "no name server answers: check the network"),
+    ("No address associated with hostname", "the host name does not resolve: check the address"),
+    ("Network is unreachable", "the network is unreachable: check the cable or Wi-Fi"),
+    ("No route to host", "no route to the host: check the network and the address"),
+    ("CERTIFICATE_VERIFY_FAILED", "its TLS certificate is not trusted"),
+    ("Connection reset", "the connection was reset: is it the right port (http or https)?"),
+    ("Read timed out", "it did not answer in time"),
+)
+
+
+def unreachable(exc: requests.RequestException, base_url: str) -> str:
+    """A plain sentence for a failed request (not urllib3's nested repr)."""
+    text = str(exc)
+    for needle, said in _CAUSES:
+        if needle in text:
+            return f"cannot reach the server at {base_url}: {said}"
+    if isinstance(exc, requests.exceptions.SSLError):
+        return f"cannot reach the server at {base_url}: TLS failed ({text[:160]})"
+    if isinstance(exc, requests.ConnectionError):
+        return f"cannot reach the server at {base_url}: no connection ({type(exc).__name__})"
+    return f"request to {base_url} failed: {type(exc).__name__}: {text[:200]}"
+
+
 @dataclass(frozen=True)
 class Registration:
     device_id: str
@@ -411,7 +438,7 @@ class NativeClient:
         except requests.Timeout:
             raise TransientError(f"{method} {path}: no answer within {self.timeout:g} s") from None
         except requests.RequestException as exc:
-            raise TransientError(f"{method} {path}: {type(exc).__name__}: {exc}") from None
+            raise TransientError(f"{method} {path}: {unreachable(exc, self.base_url)}") from None
         if not 200 <= resp.status_code < 300:
             now = self.clock()
             retry_after = parse_retry_after(resp.headers.get("Retry-After"), now)

@@ -67,7 +67,8 @@ def _run_sync(args: argparse.Namespace) -> int:
     cfg = config_from_args(args, SyncConfig)
     key_dir = key_dir_for(cfg.data_dir, cfg.store)
     try:
-        store = Store.from_config(cfg)
+        # Registering sets a kiosk up; status and now only read an existing one.
+        store = Store.from_config(cfg, create=args.action == "register")
     except StoreError as exc:
         raise CommandError(str(exc)) from None
     try:
@@ -88,11 +89,17 @@ def _run_sync(args: argparse.Namespace) -> int:
             raise CommandError(str(exc)) from None
         if args.action == "status":
             stats = store.outbox.stats()
-            from sync.worker import CURSOR_KEY, FEED_REFUSED_KEY, LAST_SUCCESS_KEY
+            from sync.worker import (
+                CURSOR_KEY,
+                FEED_REFUSED_KEY,
+                LAST_SUCCESS_KEY,
+                sync_enabled,
+            )
 
             _print(
                 {
                     "registered": creds is not None,
+                    "enabled": sync_enabled(cfg, store),
                     "server_url": creds.server_url if creds else cfg.sync.server_url,
                     "device_id": store.device_id,
                     "pending": stats.pending,
@@ -120,33 +127,25 @@ def _register(
     key_dir: Any,
     ca_file: str = "",
 ) -> int:
-    from sync.client import NativeClient
-    from sync.credentials import Credentials, save_credentials
+    from sync.registration import register_kiosk
     from sync.retry import SyncError
 
     url = args.server or default_url
     if not url:
         raise CommandError("no server address: pass --server URL or set [sync] server_url")
     try:
-        client = NativeClient(url, timeout=timeout, ca_file=ca_file)
+        reg = register_kiosk(store, key_dir, url, args.code, timeout, ca_file)
     except ValueError as exc:
         raise CommandError(str(exc)) from None
-    try:
-        reg = client.register(args.code, store.device_id, store.keys.public_key)
     except SyncError as exc:
         raise CommandError(f"registration failed: {exc}") from None
-    finally:
-        client.close()
-    path = save_credentials(
-        key_dir,
-        Credentials(url, reg.device_id, reg.token, reg.opd_code, reg.server_public_key),
-    )
     _print(
         {
             "registered": True,
             "device_id": reg.device_id,
             "opd_code": reg.opd_code,
-            "token_file": str(path),
+            "token_file": str(reg.token_file),
+            "sync_enabled": True,
         },
         args.json,
     )

@@ -739,6 +739,14 @@ class SyncWorker:
         if refused is not None:
             health["feed_signature_failures"] = refused
         health["chain"] = delivered_chain_head(self.store)
+        from attendance.hostinfo import cpu_temperature_c, uptime_seconds
+
+        temperature = cpu_temperature_c()
+        if temperature is not None:
+            health["temperature_c"] = temperature
+        uptime = uptime_seconds()
+        if uptime is not None:
+            health["uptime_seconds"] = round(uptime)
         client.heartbeat(health)
 
 
@@ -788,6 +796,27 @@ def _add(a: RoundResult, b: RoundResult) -> RoundResult:
     )
 
 
+# Set by ``hadir sync register`` (and the set-up): the kiosk syncs from then
+# on without ``[sync] enabled = true`` in the config.
+SYNC_ENABLED_KEY = "sync_enabled"
+
+
+def sync_enabled(cfg: SyncConfig, store: Store) -> bool:
+    """``[sync] enabled`` in the config, or this kiosk was registered with a server."""
+    return cfg.sync.enabled or store.state.get(SYNC_ENABLED_KEY) == "1"
+
+
+def sync_server_url(cfg: SyncConfig) -> str:
+    """``[sync] server_url``, else the address the kiosk registered with."""
+    if cfg.sync.server_url:
+        return cfg.sync.server_url
+    try:
+        creds = load_credentials(key_dir_for(cfg.data_dir, cfg.store))
+    except CredentialsError:
+        return ""
+    return creds.server_url if creds is not None else ""
+
+
 def build_worker(
     cfg: SyncConfig,
     store: Store,
@@ -832,6 +861,6 @@ def build_worker(
         max_in_flight=section.max_in_flight,
         ca_file=section.ca_file,
     )
-    if not section.enabled:
+    if not sync_enabled(cfg, store):
         worker._set(state="disabled", error=None)
     return worker

@@ -68,6 +68,7 @@ def test_erase_person_bad_or_unknown_nip(
 ) -> None:
     assert main(["erase-person", "--data-dir", str(tmp_path), "12345"]) == 2
     assert "18 digits" in capsys.readouterr().err
+    Store.open(tmp_path, device_id="kiosk-01").close()  # a kiosk without that person
     assert main(["erase-person", "--data-dir", str(tmp_path), "197001011990031001"]) == 2
     assert "no person" in capsys.readouterr().err
 

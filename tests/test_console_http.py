@@ -495,3 +495,30 @@ def test_own_account_password_change_and_authenticator(fresh: ConsoleWorld) -> N
         "/account/totp", data={"csrf_token": page_csrf(emp, "/account"), "action": "start"}
     )
     assert refused.status_code == 403
+
+
+def test_published_calendar_opens_in_the_editor(fresh: ConsoleWorld) -> None:
+    admin = fresh.login("admin")
+    token = page_csrf(admin, "/schedules")
+    admin.post(
+        "/schedules/calendar",
+        data={
+            "csrf_token": token,
+            "key": "2027",
+            "holidays": "2027-01-01;Tahun Baru;libur nasional",
+        },
+    )
+    page = admin.get("/schedules?edit=calendar:2027").text
+    assert 'value="2027"' in page
+    assert "2027-01-01;Tahun Baru;libur nasional</textarea>" in page
+
+
+def test_roll_call_fragment_that_refreshes_itself_is_scoped_too(
+    clients: dict[str, TestClient],
+) -> None:
+    own = clients["op-a"].get("/rollcall/DISKOMINFO/rows", headers={"HX-Request": "true"})
+    assert own.status_code == 200 and 'id="rollcall-table"' in own.text
+    other = clients["op-a"].get("/rollcall/BAPPEDA/rows", headers={"HX-Request": "true"})
+    assert other.status_code == 403
+    anon = clients["anonymous"].get("/rollcall/DISKOMINFO/rows", headers={"HX-Request": "true"})
+    assert anon.status_code == 401

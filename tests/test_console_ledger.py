@@ -21,8 +21,9 @@ PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[ConsoleWorld]:
-    w = build_world(tmp_path)
+def world(tmp_path: Path, database_url: str) -> Iterator[ConsoleWorld]:
+    """On SQLite, and on PostgreSQL where HADIR_TEST_POSTGRES_URL is set (CI)."""
+    w = build_world(tmp_path, database_url)
     yield w
     w.close()
 

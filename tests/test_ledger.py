@@ -313,3 +313,39 @@ def test_single_punch_band_is_configurable(tmp_path: Path) -> None:
         assert siti["tpp_deduction_percent"] == 9.0  # PSW4 2 % became PSW2 1 %
     finally:
         e.db.dispose()
+
+
+def test_ramadan_variant_and_night_shift_from_the_schedules_file(tmp_path: Path) -> None:
+    book = Path(__file__).resolve().parent.parent / "assets" / "schedules.example.toml"
+    e = make_env(
+        tmp_path,
+        f"sqlite:///{tmp_path}/s.db",
+        wib("2026-02-01 08:00"),
+        rules={"schedules_file": str(book)},
+    )
+    try:
+        e.svc.ledger.catch_up()
+        e.svc.org.assign(NIP2, date(2026, 2, 1), "DISKOMINFO", "shift-malam", "PPPK")
+        e.clock.now = wib("2026-02-21 12:00")
+        e.punches(
+            f"{NIP},2026-02-18 07:50:00,kiosk",  # before Ramadan: 07:30 start, TL1
+            f"{NIP},2026-02-18 16:00:00,kiosk",
+            f"{NIP},2026-02-19 07:50:00,kiosk",  # Ramadan 1447 H: 08:00-15:00, on time
+            f"{NIP},2026-02-19 15:00:00,kiosk",
+            f"{NIP2},2026-02-19 22:10:00,kiosk",  # night shift 22:00-06:00: TL1
+            f"{NIP2},2026-02-20 06:05:00,kiosk",  # the next morning, same work date
+        )
+        e.svc.ledger.catch_up()
+        rows = e.rows(date(2026, 2, 18), date(2026, 2, 20))
+        assert rows[(NIP, date(2026, 2, 18))].tl == "TL1"
+        ramadan = rows[(NIP, date(2026, 2, 19))]
+        assert (ramadan.status, ramadan.tl, ramadan.psw) == ("hadir", None, None)
+        night = rows[(NIP2, date(2026, 2, 19))]
+        assert (night.tl, night.tl_minutes, night.psw, night.single_punch) == (
+            "TL1",
+            10,
+            None,
+            False,
+        )
+    finally:
+        e.db.dispose()

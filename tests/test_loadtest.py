@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -80,7 +81,10 @@ def test_loadtest_refuses_bad_arguments() -> None:
 
 
 @pytest.mark.parametrize("action", ["status", "now"])
-def test_sync_commands_on_an_unregistered_kiosk(action: str, tmp_path: object) -> None:
+def test_sync_commands_on_an_unregistered_kiosk(action: str, tmp_path: Path) -> None:
+    from attendance.store import Store
+
+    Store.open(tmp_path, device_id="kiosk-01").close()  # a kiosk that was never registered
     out = subprocess.run(
         [sys.executable, "-m", "hadir.cli", "sync", action, "--json", "--data-dir", str(tmp_path)],
         capture_output=True,

@@ -30,11 +30,12 @@ def add_console_commands(sub: Any, common: Callable[[argparse.ArgumentParser], N
         "from standard input with --password-stdin",
     )
     common(p)
-    p.add_argument("username")
+    p.add_argument("username", help="the login name of the new account")
     p.add_argument(
         "--role",
         required=True,
         choices=["superadmin", "operator", "head", "auditor", "employee"],
+        help="what the account may see and do in the console",
     )
     p.add_argument("--name", default=None, help="full name (default: the username)")
     p.add_argument("--opd", default=None, help="OPD code (operator, head, employee)")
@@ -46,22 +47,27 @@ def add_console_commands(sub: Any, common: Callable[[argparse.ArgumentParser], N
     p = sub.add_parser(
         "screenshots",
         help="every console page at 1366x768 and 390x844 as PNG (headless chromium)",
+        description="seed a demo regency (on --database-url, else a temporary SQLite file), "
+        "serve it on loopback and save every console page at 1366x768 and 390x844 as PNG "
+        "(headless chromium)",
     )
     common(p)
-    p.add_argument("out_dir", type=Path)
+    p.add_argument("out_dir", type=Path, help="directory the PNG files are written to (created)")
     p.add_argument("--chromium", default="/usr/bin/chromium", help="the browser to drive")
     p.add_argument("--employees", type=int, default=300, help="demo roster size")
 
     p = sub.add_parser(
         "bench-console",
         help="server time of the dashboard, recap and roll call pages (p50/p95)",
+        description="seed a demo regency (on --database-url, else a temporary SQLite file) "
+        "and time the dashboard, recap and roll call pages in-process (p50/p95/max)",
     )
     common(p)
-    p.add_argument("--employees", type=int, default=10000)
-    p.add_argument("--opds", type=int, default=60)
+    p.add_argument("--employees", type=int, default=10000, help="demo roster size (default 10000)")
+    p.add_argument("--opds", type=int, default=60, help="number of demo OPDs (default 60)")
     p.add_argument("--days", type=int, default=20, help="working days of punches to seed")
     p.add_argument("--requests", type=int, default=40, help="requests per page")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 def run_console_command(action: str, args: argparse.Namespace, settings: ServerSettings) -> int:

@@ -40,6 +40,21 @@ def parse_holiday_lines(text: str) -> dict[str, Any]:
     return {"days": days}
 
 
+def editing(request: Request, data: dict[str, Any]) -> dict[str, str]:
+    """The forms' starting text: ``?edit=schedule_group:<key>`` or ``?edit=calendar:<key>``."""
+    kind, _, key = request.query_params.get("edit", "").partition(":")
+    out: dict[str, str] = {}
+    for doc in data["schedule_groups"] if kind == "schedule_group" else data["calendars"]:
+        if doc["key"] != key or doc["document"] is None:
+            continue
+        if kind == "schedule_group":
+            out = {"group_key": key, "group": json.dumps(doc["document"], indent=1)}
+        else:
+            lines = [f"{d['date']};{d['name']};{d['kind']}" for d in doc["document"]["days"]]
+            out = {"calendar_key": key, "calendar": "\n".join(lines)}
+    return out
+
+
 def register(console: Console) -> None:
     svc = console.services
 
@@ -70,7 +85,11 @@ def register(console: Console) -> None:
         scope.require(scope.can_see_documents(p), "see schedule documents")
         data = documents_data()
         return console.render(
-            request, p, "schedules.html", data, extra={"can_edit": scope.can_edit_documents(p)}
+            request,
+            p,
+            "schedules.html",
+            data,
+            extra={"can_edit": scope.can_edit_documents(p), "edit": editing(request, data)},
         )
 
     async def publish(request: Request, kind: str) -> Response:
@@ -100,7 +119,9 @@ def register(console: Console) -> None:
         console.audit(p, request, f"publish_{kind}", key, {"seq": seq, "document": document})
         data = documents_data()
         data["published"] = {"kind": kind, "key": key, "seq": seq}
-        return console.render(request, p, "schedules.html", data, extra={"can_edit": True})
+        return console.render(
+            request, p, "schedules.html", data, extra={"can_edit": True, "edit": {}}
+        )
 
     async def remove(request: Request, kind: str, key: str) -> Response:
         p = await console.changing(request)
@@ -109,7 +130,9 @@ def register(console: Console) -> None:
         console.audit(p, request, f"delete_{kind}", key, {"seq": seq})
         data = documents_data()
         data["published"] = {"kind": kind, "key": key, "seq": seq, "deleted": True}
-        return console.render(request, p, "schedules.html", data, extra={"can_edit": True})
+        return console.render(
+            request, p, "schedules.html", data, extra={"can_edit": True, "edit": {}}
+        )
 
     console.page("/schedules", documents)
     console.action("/schedules/{kind}", publish)
